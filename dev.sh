@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The project's two commands, each installing what is missing first (idempotent):
+#   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
+#   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
+# Other entry points: ./dev.sh setup | build | e2e | bench
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# One persistent build cache outside the clone: a warm run takes minutes, not a 20-minute burn build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flowmap/target}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+# Browser tests train for real; the default 20 s per test is too short on 2 cores.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TRUNK_VERSION=0.21.14
+WASM_PACK_VERSION=0.15.1
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
+
+setup() {
+  say "setup (skips what is already installed)"
+  rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  rustup component list --installed | grep -q rustfmt || rustup component add rustfmt clippy
+  # Source builds from crates.io: about 11 minutes the first time on 2 cores.
+  have_version trunk "$TRUNK_VERSION" || cargo install trunk --version "$TRUNK_VERSION" --locked
+  have_version wasm-pack "$WASM_PACK_VERSION" || cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+  # Must equal the wasm-bindgen in Cargo.lock. Not --locked: its lockfile wants a crate the
+  # registry mirror lacks.
+  have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver
+  fi
+  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+    (cd tests/e2e && npm ci --no-audit --no-fund)
+  fi
+}
+
+build_site() {
+  say "trunk build --release (dist/)"
+  trunk build --release
+}
+
+run_e2e() {
+  build_site
+  say "end-to-end: the built page in headless Chromium, served from a subpath"
+  node tests/e2e/page.mjs
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  serve)
+    setup
+    say "serving the demo on http://127.0.0.1:8080 (Ctrl-C stops)"
+    trunk serve --release
+    ;;
+  build) setup; build_site ;;
+  e2e) setup; run_e2e ;;
+  test)
+    setup
+    say "rustfmt"; cargo fmt --all -- --check
+    say "clippy (native and wasm32)"
+    cargo clippy --release --all-targets -- -D warnings
+    cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
+    say "native tests"; cargo test --release
+    say "browser tests (wasm-pack test --headless --chrome)"
+    wasm-pack test --headless --chrome --release --no-default-features -- --test web
+    run_e2e
+    say "all tests passed"
+    ;;
+  bench) setup; cargo run --release --bin flowmap -- bench "${@:2}" ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac

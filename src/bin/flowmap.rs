@@ -1,0 +1,201 @@
+//! Command-line trainer: trains one method and prints the KL table of the seed's README.
+//!
+//!   cargo run --release -- train --method lsd --steps 20000 --save lsd.fmap
+//!   cargo run --release -- eval --load lsd.fmap
+
+use flowmap::backend::Backend;
+use flowmap::config::{Config, Method, Schedule};
+use flowmap::eval::{Evaluator, KlTable};
+use flowmap::metrics::REFERENCE_SAMPLES;
+use flowmap::trainer::Trainer;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "usage:
+  flowmap train [options]            train, then print the KL table
+  flowmap eval --load FILE [options] print the KL table of a saved model
+
+options:
+  --method lsd|psd-mid|psd-uniform|esd   (default lsd)
+  --steps N          optimizer steps (default 20000; also the schedule's length)
+  --batch N          batch size (default 2048)
+  --lr X             peak learning rate (default 1e-3)
+  --schedule cosine|constant
+  --warmup N         warm-up steps (default 200)
+  --clip X|none      gradient-norm clipping (default 1.0)
+  --ema X|none       EMA decay of the sampling weights (default 0.999)
+  --weight-decay X   AdamW weight decay (default 1e-4)
+  --width N --depth N  network size (default 256 x 4)
+  --seed N           seeds weights, data and times (default 0)
+  --config FILE      start from a JSON config (fields as in config.rs)
+  --backend flex|ndarray|wgpu   (default flex)
+  --save FILE        write the trained weights
+  --load FILE        start from saved weights
+  --eval-samples N   samples per KL histogram (default 100000)
+  --log-every N      print losses every N steps (default 500)";
+
+struct Args {
+    command: String,
+    config: Config,
+    backend: Backend,
+    save: Option<String>,
+    load: Option<String>,
+    eval_samples: usize,
+    log_every: usize,
+}
+
+fn parse(argv: Vec<String>) -> Result<Args, String> {
+    let mut it = argv.into_iter();
+    let command = it.next().ok_or("missing command")?;
+    if command != "train" && command != "eval" {
+        return Err(format!("unknown command '{command}'"));
+    }
+    let mut a = Args {
+        command,
+        config: Config::default(),
+        backend: Backend::Flex,
+        save: None,
+        load: None,
+        eval_samples: REFERENCE_SAMPLES,
+        log_every: 500,
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let t = &mut a.config.train;
+        match flag.as_str() {
+            "--method" => t.method = Method::parse(&value()?)?,
+            "--steps" => t.steps = num(&flag, &value()?)?,
+            "--batch" => t.batch_size = num(&flag, &value()?)?,
+            "--lr" => t.lr = num(&flag, &value()?)?,
+            "--schedule" => {
+                t.schedule = match value()?.as_str() {
+                    "cosine" => Schedule::Cosine,
+                    "constant" => Schedule::Constant,
+                    s => return Err(format!("unknown schedule '{s}'")),
+                }
+            }
+            "--warmup" => t.warmup_steps = num(&flag, &value()?)?,
+            "--clip" => t.grad_clip = optional(&flag, &value()?)?,
+            "--ema" => t.ema_decay = optional(&flag, &value()?)?,
+            "--weight-decay" => t.weight_decay = num(&flag, &value()?)?,
+            "--seed" => t.seed = num(&flag, &value()?)?,
+            "--width" => a.config.model.width = num(&flag, &value()?)?,
+            "--depth" => a.config.model.depth = num(&flag, &value()?)?,
+            "--config" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                a.config = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+            }
+            "--backend" => a.backend = Backend::parse(&value()?)?,
+            "--save" => a.save = Some(value()?),
+            "--load" => a.load = Some(value()?),
+            "--eval-samples" => a.eval_samples = num(&flag, &value()?)?,
+            "--log-every" => a.log_every = num(&flag, &value()?)?,
+            _ => return Err(format!("unknown option '{flag}'")),
+        }
+    }
+    a.config.validate()?;
+    if a.command == "eval" && a.load.is_none() {
+        return Err("eval needs --load FILE".into());
+    }
+    if a.eval_samples == 0 {
+        return Err("--eval-samples must be positive".into());
+    }
+    Ok(a)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+}
+
+fn optional(flag: &str, v: &str) -> Result<Option<f64>, String> {
+    if v == "none" { Ok(None) } else { num(flag, v).map(Some) }
+}
+
+fn run(mut a: Args) -> Result<(), String> {
+    let device = a.backend.device();
+    if let Some(path) = &a.load {
+        let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        // The network's shape comes from the checkpoint.
+        a.config.model = flowmap::checkpoint::decode(&bytes).map_err(|e| format!("{path}: {e}"))?.model;
+    }
+    let mut trainer = Trainer::new(a.config.clone(), &device)?;
+    if let Some(path) = &a.load {
+        trainer.load(&std::fs::read(path).map_err(|e| format!("{path}: {e}"))?)?;
+        println!("loaded {path} (trained {} steps)", trainer.steps_done());
+    }
+    let t = &a.config.train;
+    let m = &a.config.model;
+    if a.command == "train" {
+        println!(
+            "training {} on {:?}: {}x{} MLP ({} parameters), batch {}, {} steps, lr {} ({:?}), backend {}",
+            t.method.name(),
+            t.dataset,
+            m.depth,
+            m.width,
+            trainer.net().parameter_count(),
+            t.batch_size,
+            t.steps,
+            t.lr,
+            t.schedule,
+            a.backend.name()
+        );
+        let start = Instant::now();
+        for k in 0..t.steps {
+            let losses = trainer.step();
+            if a.log_every > 0 && ((k + 1) % a.log_every == 0 || k + 1 == t.steps) {
+                let l = losses.read();
+                let secs = start.elapsed().as_secs_f64();
+                println!(
+                    "step {:>6}  loss {:.5}  diag {:.5}  off {:.6}  lr {:.2e}  {:.1} ms/step",
+                    k + 1,
+                    l.total,
+                    l.diagonal,
+                    l.off_diagonal,
+                    t.lr_at(k),
+                    1e3 * secs / (k + 1) as f64
+                );
+                if !l.total.is_finite() {
+                    return Err(format!("loss diverged at step {}", k + 1));
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("trained {} steps in {:.1} s ({:.1} ms/step)", t.steps, secs, 1e3 * secs / t.steps as f64);
+        if let Some(path) = &a.save {
+            std::fs::write(path, trainer.checkpoint().encode()).map_err(|e| format!("{path}: {e}"))?;
+            println!("saved {path}");
+        }
+    }
+    let start = Instant::now();
+    let eval = Evaluator::new(t.dataset, a.eval_samples, t.seed);
+    let table = eval.table(&trainer.sampling_net(), &device);
+    print_table(t.method, &table);
+    println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_table(method: Method, table: &KlTable) {
+    println!("\nKL(p_true || q_model), 60x60 bins on [-2.5,2.5]^2, {} samples", table.samples);
+    let head: String = table.steps.iter().map(|n| format!(" | N={n:<5}")).collect();
+    println!("| method      {head} |");
+    println!("|-------------{} |", " | -------".repeat(table.steps.len()));
+    let row: String = table.kl.iter().map(|k| format!(" | {k:<7.3}")).collect();
+    println!("| {:<11} {row} |", method.name());
+    println!("noise floor (two true sample sets): {:.4}", table.noise_floor);
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() || argv[0] == "--help" || argv[0] == "-h" {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match parse(argv).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

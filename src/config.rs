@@ -1,0 +1,258 @@
+//! Model, loss, training and sampling configs. Every default says why it is what it is.
+//!
+//! Configs are plain serde structs so that the CLI, checkpoints and the browser (a JS object via
+//! serde-wasm-bindgen) share one definition; unknown fields are errors, not silently ignored.
+
+use crate::data::Dataset;
+use serde::{Deserialize, Serialize};
+
+/// The self-distillation objective used for the off-diagonal part of each batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Lagrangian self-distillation: match d/dt X_{s,t} to the velocity at the landing point.
+    #[default]
+    Lsd,
+    /// Progressive self-distillation with the intermediate time at the midpoint u = (s+t)/2.
+    PsdMid,
+    /// Progressive self-distillation with u uniform in [s, t].
+    PsdUniform,
+    /// Eulerian self-distillation: d/ds X_{s,t} + grad_x X_{s,t} . v_{s,s} = 0.
+    Esd,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [Method::Lsd, Method::PsdMid, Method::PsdUniform, Method::Esd];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Lsd => "lsd",
+            Method::PsdMid => "psd-mid",
+            Method::PsdUniform => "psd-uniform",
+            Method::Esd => "esd",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown method '{s}' (expected lsd, psd-mid, psd-uniform or esd)"))
+    }
+}
+
+/// The network v_{s,t}(x) = MLP([x, s, t]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hidden width. 256 is the seed's reference network.
+    pub width: usize,
+    /// Number of hidden layers. 4 is the seed's reference network.
+    pub depth: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { width: 256, depth: 4 }
+    }
+}
+
+/// Learning-rate schedule over `steps`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Constant learning rate (the seed's recipe).
+    Constant,
+    /// Linear warm-up, then cosine decay to `min_lr_ratio * lr` at `steps`.
+    #[default]
+    Cosine,
+}
+
+/// Everything that decides a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub method: Method,
+    pub dataset: Dataset,
+    /// Points per step. 2048 is the seed's batch.
+    pub batch_size: usize,
+    /// Fraction of the batch spent on the diagonal (flow-matching) loss. 0.75 as in the paper:
+    /// the diagonal anchors v_{t,t}, which every self-distillation teacher relies on.
+    pub diag_fraction: f64,
+    /// Peak AdamW learning rate. The seed's constant 2e-4 under-trains in 20k steps; with the
+    /// cosine schedule a higher peak converges faster (see README for the sweep).
+    pub lr: f64,
+    /// AdamW weight decay, as in the seed.
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Steps the schedule spans (the cosine reaches its floor here).
+    pub steps: usize,
+    /// Linear warm-up steps: Adam's second-moment estimate is noisy at first.
+    pub warmup_steps: usize,
+    /// Floor of the cosine schedule as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+    /// Clip the global gradient norm to this value; `None` disables clipping. Self-distillation
+    /// targets move with the model, and clipping tames the occasional spike early on.
+    pub grad_clip: Option<f64>,
+    /// Exponential moving average of the weights used for sampling; `None` samples the raw
+    /// weights. Averaging removes the step-to-step jitter that a KL on 3600 bins sees.
+    pub ema_decay: Option<f64>,
+    /// Seeds the weights, the data stream and the times.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::Lsd,
+            dataset: Dataset::Checkerboard,
+            batch_size: 2048,
+            diag_fraction: 0.75,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            schedule: Schedule::Cosine,
+            steps: 20_000,
+            warmup_steps: 200,
+            min_lr_ratio: 0.01,
+            grad_clip: Some(1.0),
+            ema_decay: Some(0.999),
+            seed: 0,
+        }
+    }
+}
+
+/// A whole experiment: network plus training recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+/// Largest batch accepted: beyond this a browser tab runs out of memory long before it helps.
+pub const MAX_BATCH: usize = 65_536;
+/// Largest hidden width and depth accepted, for the same reason.
+pub const MAX_WIDTH: usize = 2048;
+pub const MAX_DEPTH: usize = 16;
+
+impl Config {
+    /// Checks every field; the error names the field and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let (m, t) = (&self.model, &self.train);
+        check(m.width >= 1 && m.width <= MAX_WIDTH, || {
+            format!("model.width must be in 1..={MAX_WIDTH}, got {}", m.width)
+        })?;
+        check(m.depth >= 1 && m.depth <= MAX_DEPTH, || {
+            format!("model.depth must be in 1..={MAX_DEPTH}, got {}", m.depth)
+        })?;
+        check(t.batch_size >= 2 && t.batch_size <= MAX_BATCH, || {
+            format!("train.batch_size must be in 2..={MAX_BATCH}, got {}", t.batch_size)
+        })?;
+        check(t.diag_fraction > 0.0 && t.diag_fraction < 1.0, || {
+            format!("train.diag_fraction must be in (0, 1), got {}", t.diag_fraction)
+        })?;
+        let (diag, off) = t.split();
+        check(diag >= 1 && off >= 1, || {
+            format!(
+                "train.batch_size {} with diag_fraction {} leaves an empty diagonal or off-diagonal part",
+                t.batch_size, t.diag_fraction
+            )
+        })?;
+        check(t.lr.is_finite() && t.lr > 0.0 && t.lr <= 1.0, || {
+            format!("train.lr must be in (0, 1], got {}", t.lr)
+        })?;
+        check(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay), || {
+            format!("train.weight_decay must be in [0, 1), got {}", t.weight_decay)
+        })?;
+        check(t.steps >= 1, || "train.steps must be at least 1".to_string())?;
+        check(t.min_lr_ratio.is_finite() && (0.0..=1.0).contains(&t.min_lr_ratio), || {
+            format!("train.min_lr_ratio must be in [0, 1], got {}", t.min_lr_ratio)
+        })?;
+        if let Some(c) = t.grad_clip {
+            check(c.is_finite() && c > 0.0, || format!("train.grad_clip must be > 0, got {c}"))?;
+        }
+        if let Some(d) = t.ema_decay {
+            check(d.is_finite() && (0.0..1.0).contains(&d), || {
+                format!("train.ema_decay must be in [0, 1), got {d}")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// (diagonal rows, off-diagonal rows) of each batch.
+    pub fn split(&self) -> (usize, usize) {
+        let diag = (self.batch_size as f64 * self.diag_fraction).round() as usize;
+        (diag, self.batch_size - diag.min(self.batch_size))
+    }
+
+    /// Learning rate at optimizer step `step` (0-based).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let warm = if step < self.warmup_steps {
+            (step + 1) as f64 / self.warmup_steps as f64
+        } else {
+            1.0
+        };
+        let decay = match self.schedule {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => {
+                let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+                let p = (step.saturating_sub(self.warmup_steps) as f64 / span).min(1.0);
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+                self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cos
+            }
+        };
+        self.lr * warm * decay
+    }
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(msg()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_split_is_three_to_one() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.train.split(), (1536, 512));
+    }
+
+    #[test]
+    fn bad_fields_are_named_in_the_error() {
+        let mut c = Config::default();
+        c.train.batch_size = 0;
+        assert!(c.validate().unwrap_err().contains("batch_size"));
+        let mut c = Config::default();
+        c.train.lr = f64::NAN;
+        assert!(c.validate().unwrap_err().contains("lr"));
+        let mut c = Config::default();
+        c.model.depth = 0;
+        assert!(c.validate().unwrap_err().contains("depth"));
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let t = TrainConfig { steps: 1000, warmup_steps: 100, ..Default::default() };
+        assert!((t.lr_at(0) - t.lr / 100.0).abs() < 1e-12);
+        assert!((t.lr_at(99) - t.lr).abs() < 1e-12);
+        assert!(t.lr_at(500) < t.lr && t.lr_at(500) > t.lr * t.min_lr_ratio);
+        assert!((t.lr_at(1000) - t.lr * t.min_lr_ratio).abs() < 1e-12);
+        let c = TrainConfig { schedule: Schedule::Constant, warmup_steps: 0, ..t };
+        assert_eq!(c.lr_at(777), c.lr);
+    }
+
+    #[test]
+    fn json_round_trip_and_unknown_fields_rejected() {
+        let c = Config::default();
+        let s = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&s).unwrap(), c);
+        let partial: Config = serde_json::from_str(r#"{"train":{"method":"psd-mid"}}"#).unwrap();
+        assert_eq!(partial.train.method, Method::PsdMid);
+        assert!(serde_json::from_str::<Config>(r#"{"train":{"lr_typo":1}}"#).is_err());
+    }
+}

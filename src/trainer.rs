@@ -1,0 +1,176 @@
+//! One optimizer step, top to bottom: draw a batch, diagonal loss on 75% of it, the method's
+//! self-distillation loss on the rest, backward, AdamW, EMA.
+
+use crate::batch::HostBatch;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Config, Method};
+use crate::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
+use crate::model::FlowMapNet;
+use crate::rng::Rng;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::tensor::{Device, Tensor};
+
+/// The loss terms of one step, still on the device (read them with [`Self::read`] natively or
+/// [`Self::read_async`] on WebGPU).
+pub struct StepLosses {
+    pub diagonal: Tensor<1>,
+    pub off_diagonal: Tensor<1>,
+}
+
+/// Loss terms on the host.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Losses {
+    pub diagonal: f32,
+    pub off_diagonal: f32,
+    pub total: f32,
+}
+
+impl StepLosses {
+    pub fn read(self) -> Losses {
+        Losses::new(self.diagonal.into_scalar::<f32>(), self.off_diagonal.into_scalar::<f32>())
+    }
+
+    pub async fn read_async(self) -> Result<Losses, String> {
+        let d = self.diagonal.into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
+        let o = self.off_diagonal.into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
+        Ok(Losses::new(d, o))
+    }
+}
+
+impl Losses {
+    fn new(diagonal: f32, off_diagonal: f32) -> Self {
+        Self { diagonal, off_diagonal, total: diagonal + off_diagonal }
+    }
+}
+
+/// Model, optimizer state, EMA weights and the data stream of one training run.
+pub struct Trainer {
+    config: Config,
+    device: Device,
+    net: FlowMapNet,
+    ema: Option<FlowMapNet>,
+    optim: ModuleOptimizer,
+    rng: Rng,
+    step: usize,
+}
+
+impl Trainer {
+    /// A fresh run. `device` is a plain device; autodiff is enabled here.
+    pub fn new(config: Config, device: &Device) -> Result<Self, String> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let mut rng = Rng::new(config.train.seed);
+        let net = FlowMapNet::init(&config.model, &mut rng, &device);
+        let ema = config.train.ema_decay.map(|_| net.valid());
+        let optim = optimizer(&config);
+        Ok(Self { config, device, net, ema, optim, rng, step: 0 })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The trained weights (with autodiff).
+    pub fn net(&self) -> &FlowMapNet {
+        &self.net
+    }
+
+    /// The weights to sample from: the EMA if enabled, else the raw weights; no autodiff.
+    pub fn sampling_net(&self) -> FlowMapNet {
+        self.ema.clone().unwrap_or_else(|| self.net.valid())
+    }
+
+    /// One optimizer step.
+    pub fn step(&mut self) -> StepLosses {
+        let cfg = &self.config.train;
+        let b = HostBatch::draw(cfg, &mut self.rng).to_device(&self.device);
+        let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
+
+        let diagonal = diagonal_loss(&self.net, b.diag_x, b.diag_t, b.diag_target);
+        let off_diagonal = match cfg.method {
+            Method::Lsd => lsd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+            Method::PsdMid | Method::PsdUniform => {
+                psd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_u, b.off_t)
+            }
+            Method::Esd => esd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+        };
+        let loss = diagonal.clone() + off_diagonal.clone();
+
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let lr = cfg.lr_at(self.step);
+        self.net = self.optim.step(lr, self.net.clone(), grads);
+        self.update_ema();
+        self.step += 1;
+        StepLosses { diagonal: diagonal.detach(), off_diagonal: off_diagonal.detach() }
+    }
+
+    /// ema <- d ema + (1 - d) w, with d warmed up as min(decay, (1 + k) / (10 + k)) so that
+    /// the average is not dominated by the random initial weights early in a run.
+    fn update_ema(&mut self) {
+        let (Some(ema), Some(decay)) = (&self.ema, self.config.train.ema_decay) else {
+            return;
+        };
+        let k = self.step as f64;
+        let d = decay.min((1.0 + k) / (10.0 + k));
+        let blend = |e: &Param<Tensor<2>>, w: &Param<Tensor<2>>| {
+            e.val() * d + w.val().detach().without_autodiff() * (1.0 - d)
+        };
+        let blend1 = |e: &Param<Tensor<1>>, w: &Param<Tensor<1>>| {
+            e.val() * d + w.val().detach().without_autodiff() * (1.0 - d)
+        };
+        let layers = ema
+            .layers
+            .iter()
+            .zip(&self.net.layers)
+            .map(|(e, w)| Linear {
+                weight: Param::from_tensor(blend(&e.weight, &w.weight)),
+                bias: match (&e.bias, &w.bias) {
+                    (Some(eb), Some(wb)) => Some(Param::from_tensor(blend1(eb, wb))),
+                    _ => None,
+                },
+            })
+            .collect();
+        self.ema = Some(FlowMapNet { layers });
+    }
+
+    /// The sampling weights as a checkpoint (synchronous read: CPU devices only).
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net())
+    }
+
+    /// Replace the weights with a checkpoint's. A corrupt file or another architecture is an error
+    /// and leaves the trainer exactly as it was. The optimizer state restarts.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let ck = checkpoint::decode(bytes)?;
+        if ck.model != self.config.model {
+            return Err(format!(
+                "checkpoint holds a {}x{} network, this run uses {}x{}",
+                ck.model.depth, ck.model.width, self.config.model.depth, self.config.model.width
+            ));
+        }
+        self.net = ck.to_net(&self.device);
+        self.ema = self.config.train.ema_decay.map(|_| self.net.valid());
+        self.optim = optimizer(&self.config);
+        self.step = ck.step;
+        Ok(())
+    }
+}
+
+fn optimizer(config: &Config) -> ModuleOptimizer {
+    let t = &config.train;
+    AdamWConfig::new()
+        .with_weight_decay(t.weight_decay as f32)
+        .with_epsilon(1e-8) // PyTorch's default, as in the seed
+        .with_grad_clipping(t.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32)))
+        .init()
+}

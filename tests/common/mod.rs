@@ -1,0 +1,80 @@
+//! Fixtures shared by the native integration tests.
+#![allow(dead_code)]
+
+use burn::tensor::{Device, Tensor, TensorData};
+use flowmap::model::{FlowMapNet, linear_from};
+use serde_json::Value;
+
+/// The CPU device the tests run on.
+pub fn cpu() -> Device {
+    Device::flex()
+}
+
+/// The reference JSON computed in float64 by PyTorch (see its "about" field).
+pub fn reference() -> Value {
+    serde_json::from_str(include_str!("../tiny_flowmap.json")).expect("reference JSON parses")
+}
+
+pub fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .expect("a matrix")
+        .iter()
+        .map(|r| r.as_array().expect("a row").iter().map(|x| x.as_f64().expect("a number")).collect())
+        .collect()
+}
+
+pub fn vector(v: &Value) -> Vec<f64> {
+    v.as_array().expect("a vector").iter().map(|x| x.as_f64().expect("a number")).collect()
+}
+
+/// The reference network: PyTorch's [out, in] weights transposed into Burn's [in, out].
+pub fn reference_net(r: &Value, device: &Device) -> FlowMapNet {
+    let layers = r["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            let w = matrix(&l["weight"]);
+            let (o, i) = (w.len(), w[0].len());
+            let mut wt = vec![0f32; i * o];
+            for r in 0..o {
+                for c in 0..i {
+                    wt[c * o + r] = w[r][c] as f32;
+                }
+            }
+            let b: Vec<f32> = vector(&l["bias"]).into_iter().map(|x| x as f32).collect();
+            linear_from(wt, b, i, o, device)
+        })
+        .collect();
+    FlowMapNet { layers }
+}
+
+/// Rows of a matrix as a [B, C] tensor.
+pub fn tensor2(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
+    let c = rows[0].len();
+    let flat: Vec<f32> = rows.iter().flatten().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), c]), device)
+}
+
+/// A vector as a [B, 1] column.
+pub fn column(v: &[f64], device: &Device) -> Tensor<2> {
+    let flat: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(flat, [v.len(), 1]), device)
+}
+
+pub fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 data")
+}
+
+pub fn scalar(t: Tensor<1>) -> f64 {
+    t.into_scalar::<f32>() as f64
+}
+
+/// Asserts |a - b| <= atol + rtol |b| elementwise.
+pub fn assert_close(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs();
+        assert!(err <= atol + rtol * w.abs(), "{name}[{k}]: got {g}, want {w} (err {err:.3e})");
+    }
+}

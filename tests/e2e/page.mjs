@@ -1,0 +1,86 @@
+// End-to-end test of the built site (dist/) in headless Chromium, served from a subpath as
+// GitHub Pages serves it. Fails if the page draws nothing, if the KL table is not finite, or if
+// the console shows an error. Leaves a screenshot in artifacts/e2e.png.
+//
+//   node tests/e2e/page.mjs            (after `trunk build --release`)
+//   E2E_TRAIN_SECONDS=60 node tests/e2e/page.mjs
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { readFile, mkdir } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+
+const DIST = new URL('../../dist/', import.meta.url).pathname;
+const SUBPATH = '/flowmap-demo/';
+const TRAIN_SECONDS = Number(process.env.E2E_TRAIN_SECONDS || 25);
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.fmap': 'application/octet-stream' };
+
+function serve() {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (!url.pathname.startsWith(SUBPATH)) { res.writeHead(404).end('outside the subpath'); return; }
+    let rel = normalize(url.pathname.slice(SUBPATH.length)).replace(/^(\.\.[/\\])+/, '');
+    if (rel === '' || rel === '.' || rel.endsWith('/')) rel = join(rel, 'index.html');
+    try {
+      const body = await readFile(join(DIST, rel));
+      res.writeHead(200, { 'content-type': TYPES[extname(rel)] || 'application/octet-stream' }).end(body);
+    } catch { res.writeHead(404).end('not found'); }
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+
+function fail(msg) { console.error(`e2e FAILED: ${msg}`); process.exitCode = 1; }
+
+const server = await serve();
+const base = `http://127.0.0.1:${server.address().port}${SUBPATH}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+  const t0 = Date.now();
+  await page.goto(base);
+  await page.waitForFunction(() => document.querySelectorAll('.panel .backend[data-backend]').length === 2, null, { timeout: 120_000 });
+  console.log(`both sessions ready after ${((Date.now() - t0) / 1000).toFixed(1)} s:`,
+    await page.$$eval('.panel .backend', (els) => els.map((e) => e.textContent)));
+  await page.waitForTimeout(TRAIN_SECONDS * 1000);
+  // Pause, then wait for the KL table refresh that pausing triggers.
+  await page.click('#play');
+  await page.waitForTimeout(3000);
+
+  const panels = await page.$$eval('.panel', (els) => els.map((p) => {
+    const c = p.querySelector('canvas.samples');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let drawn = 0; // pixels in the sample colour (blue dominant, bright): not background or cells
+    for (let k = 0; k < d.length; k += 4) if (d[k + 2] > 120 && d[k + 2] > d[k] + 40) drawn++;
+    return {
+      method: p.querySelector('.method').value,
+      drawn,
+      kl: [...p.querySelectorAll('.kl tbody td')].map((td) => td.textContent),
+      rate: p.querySelector('.rate').textContent,
+      error: p.querySelector('.error').textContent,
+    };
+  }));
+  await mkdir('artifacts', { recursive: true });
+  await page.screenshot({ path: 'artifacts/e2e.png', fullPage: true });
+  for (const p of panels) {
+    console.log(`${p.method}: ${p.drawn} sample pixels, KL ${p.kl.join(' ')}, ${p.rate}`);
+    if (p.drawn < 500) fail(`${p.method}: the samples canvas is (nearly) empty: ${p.drawn} pixels`);
+    const kls = p.kl.map(Number);
+    if (kls.length !== 5 || !kls.every((k) => Number.isFinite(k) && k >= 0)) fail(`${p.method}: KL table not finite: ${p.kl}`);
+    if (!/step \d+/.test(p.rate)) fail(`${p.method}: no training progress shown`);
+    if (p.error) fail(`${p.method}: error shown: ${p.error}`);
+  }
+} catch (e) {
+  fail(e.stack || String(e));
+} finally {
+  await browser.close();
+  server.close();
+}
+for (const e of errors) fail(e);
+if (!process.exitCode) console.log('e2e passed (screenshot: artifacts/e2e.png)');

@@ -1,0 +1,98 @@
+//! The model, its tangents and the four losses with their gradients against an independent
+//! float64 PyTorch computation on a tiny fixed network (tests/tiny_flowmap.json).
+
+mod common;
+
+use burn::module::Module;
+use common::*;
+use flowmap::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
+use serde_json::Value;
+
+struct Fixture {
+    r: Value,
+    x0: Vec<Vec<f64>>,
+    x1: Vec<Vec<f64>>,
+    s: Vec<f64>,
+    t: Vec<f64>,
+}
+
+fn fixture() -> Fixture {
+    let r = reference();
+    let i = &r["inputs"];
+    Fixture { x0: matrix(&i["x0"]), x1: matrix(&i["x1"]), s: vector(&i["s"]), t: vector(&i["t"]), r }
+}
+
+impl Fixture {
+    fn interp(&self, times: &[f64]) -> Vec<Vec<f64>> {
+        self.x0
+            .iter()
+            .zip(&self.x1)
+            .zip(times)
+            .map(|((a, b), &t)| vec![(1.0 - t) * a[0] + t * b[0], (1.0 - t) * a[1] + t * b[1]])
+            .collect()
+    }
+    fn out(&self, key: &str) -> Vec<f64> {
+        matrix(&self.r["outputs"][key]).into_iter().flatten().collect()
+    }
+    fn out_scalar(&self, key: &str) -> f64 {
+        self.r["outputs"][key].as_f64().expect("a number")
+    }
+}
+
+#[test]
+fn velocity_flow_and_all_three_tangents_match_pytorch() {
+    let f = fixture();
+    let dev = cpu();
+    let net = reference_net(&f.r, &dev);
+    let (xs, s, t) = (tensor2(&f.interp(&f.s), &dev), column(&f.s, &dev), column(&f.t, &dev));
+
+    let v = net.velocity(xs.clone(), s.clone(), t.clone());
+    assert_close("v_st_Is", &host(v), &f.out("v_st_Is"), 1e-5, 1e-4);
+    let (x, dxdt) = net.flow_dt(xs.clone(), s.clone(), t.clone());
+    assert_close("X_st_Is", &host(x), &f.out("X_st_Is"), 1e-5, 1e-4);
+    assert_close("dX_dt", &host(dxdt), &f.out("dX_dt"), 1e-5, 1e-4);
+    let (_, dxds) = net.flow_ds(xs.clone(), s.clone(), t.clone());
+    assert_close("dX_ds", &host(dxds), &f.out("dX_ds"), 1e-5, 1e-4);
+    let v_ss = net.velocity(xs.clone(), s.clone(), s.clone());
+    let (_, jv) = net.flow_dx(xs, s, t, v_ss);
+    assert_close("gradX_dot_v_ss", &host(jv), &f.out("gradX_dot_v_ss"), 1e-5, 1e-4);
+}
+
+/// Loss value and gradient w.r.t. the first layer's weight (PyTorch layout [out, in]).
+fn check_loss(name: &str, f: &Fixture, loss: burn::tensor::Tensor<1>, net: &flowmap::model::FlowMapNet) {
+    let want = f.out_scalar(&format!("loss_{name}"));
+    let grads = loss.backward();
+    let got = scalar(loss);
+    assert!((got - want).abs() <= 1e-6 + 1e-4 * want.abs(), "loss_{name}: got {got}, want {want}");
+    let g = net.layers[0].weight.val().grad(&grads).expect("first layer gets a gradient");
+    let g = host(g.transpose()); // Burn [in, out] -> PyTorch [out, in]
+    let want_g: Vec<f64> = matrix(&f.r["outputs"][format!("grad_W0_{name}")]).into_iter().flatten().collect();
+    let scale = want_g.iter().fold(0f64, |m, x| m.max(x.abs()));
+    assert_close(&format!("grad_W0_{name}"), &g, &want_g, 1e-4 * scale, 1e-3);
+}
+
+#[test]
+fn losses_and_their_gradients_match_pytorch() {
+    let f = fixture();
+    let dev = cpu().autodiff();
+    for name in ["diag", "lsd", "psd_mid", "esd"] {
+        let net = reference_net(&f.r, &dev);
+        let teacher = net.valid();
+        let (xs, s, t) = (tensor2(&f.interp(&f.s), &dev), column(&f.s, &dev), column(&f.t, &dev));
+        let loss = match name {
+            "diag" => {
+                let target: Vec<Vec<f64>> =
+                    f.x0.iter().zip(&f.x1).map(|(a, b)| vec![b[0] - a[0], b[1] - a[1]]).collect();
+                diagonal_loss(&net, tensor2(&f.interp(&f.t), &dev), t, tensor2(&target, &dev))
+            }
+            "lsd" => lsd_loss(&net, &teacher, xs, s, t),
+            "psd_mid" => {
+                let u: Vec<f64> = f.s.iter().zip(&f.t).map(|(a, b)| 0.5 * (a + b)).collect();
+                psd_loss(&net, &teacher, xs, s, column(&u, &dev), t)
+            }
+            "esd" => esd_loss(&net, &teacher, xs, s, t),
+            _ => unreachable!(),
+        };
+        check_loss(name, &f, loss, &net);
+    }
+}

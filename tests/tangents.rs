@@ -1,0 +1,110 @@
+//! The exact t-, s- and x-tangents of the flow map against central finite differences, and the
+//! identity X_{s,s}(x) = x, on a random network and random inputs.
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::*;
+use flowmap::config::ModelConfig;
+use flowmap::model::FlowMapNet;
+use flowmap::rng::Rng;
+
+const B: usize = 64;
+/// Step of the central differences: truncation ~h^2, f32 rounding ~1e-7/h; both well under 1e-3.
+const H: f64 = 4e-3;
+
+struct Inputs {
+    x: Vec<f32>,
+    s: Vec<f32>,
+    t: Vec<f32>,
+    w: Vec<f32>,
+}
+
+fn inputs(seed: u64) -> Inputs {
+    let mut r = Rng::new(seed);
+    let mut u = |lo: f64, hi: f64, n: usize| -> Vec<f32> {
+        (0..n).map(|_| (lo + (hi - lo) * r.uniform()) as f32).collect()
+    };
+    let x = u(-3.0, 3.0, 2 * B);
+    let s = u(0.05, 0.45, B);
+    let t = u(0.55, 0.95, B);
+    let w = u(-1.0, 1.0, 2 * B);
+    Inputs { x, s, t, w }
+}
+
+fn net(device: &Device) -> FlowMapNet {
+    FlowMapNet::init(&ModelConfig { width: 32, depth: 3 }, &mut Rng::new(11), device)
+}
+
+fn t2(v: &[f32], cols: usize, d: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len() / cols, cols]), d)
+}
+
+fn shift(v: &[f32], by: &[f32], h: f64) -> Vec<f32> {
+    v.iter().zip(by).map(|(a, b)| a + (h as f32) * b).collect()
+}
+
+fn flow(net: &FlowMapNet, x: &[f32], s: &[f32], t: &[f32], d: &Device) -> Vec<f64> {
+    host(net.flow(t2(x, 2, d), t2(s, 1, d), t2(t, 1, d))).into_iter().map(f64::from).collect()
+}
+
+fn central(plus: Vec<f64>, minus: Vec<f64>) -> Vec<f64> {
+    plus.iter().zip(&minus).map(|(p, m)| (p - m) / (2.0 * H)).collect()
+}
+
+/// ||got - want|| / ||want||.
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum();
+    let den: f64 = want.iter().map(|w| w * w).sum();
+    (num / den).sqrt()
+}
+
+#[test]
+fn time_tangents_match_central_differences() {
+    let d = cpu();
+    let net = net(&d);
+    let i = inputs(1);
+    let ones = vec![1f32; B];
+    let (x, s, t) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d));
+
+    let (_, dt) = net.flow_dt(x.clone(), s.clone(), t.clone());
+    let fd_t = central(
+        flow(&net, &i.x, &i.s, &shift(&i.t, &ones, H), &d),
+        flow(&net, &i.x, &i.s, &shift(&i.t, &ones, -H), &d),
+    );
+    let e = rel_err(&host(dt), &fd_t);
+    assert!(e < 1e-3, "dX/dt relative error {e:.2e}");
+
+    let (_, ds) = net.flow_ds(x, s, t);
+    let fd_s = central(
+        flow(&net, &i.x, &shift(&i.s, &ones, H), &i.t, &d),
+        flow(&net, &i.x, &shift(&i.s, &ones, -H), &i.t, &d),
+    );
+    let e = rel_err(&host(ds), &fd_s);
+    assert!(e < 1e-3, "dX/ds relative error {e:.2e}");
+}
+
+#[test]
+fn space_tangent_matches_central_differences() {
+    let d = cpu();
+    let net = net(&d);
+    let i = inputs(2);
+    let (x, s, t, w) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d), t2(&i.w, 2, &d));
+    let (_, jw) = net.flow_dx(x, s, t, w);
+    let fd = central(
+        flow(&net, &shift(&i.x, &i.w, H), &i.s, &i.t, &d),
+        flow(&net, &shift(&i.x, &i.w, -H), &i.s, &i.t, &d),
+    );
+    let e = rel_err(&host(jw), &fd);
+    assert!(e < 1e-3, "grad_x X . w relative error {e:.2e}");
+}
+
+#[test]
+fn flow_map_is_the_identity_on_the_diagonal() {
+    let d = cpu();
+    let net = net(&d);
+    let i = inputs(3);
+    let x = flow(&net, &i.x, &i.s, &i.s, &d);
+    let want: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    assert_eq!(want, i.x, "X_{{s,s}}(x) must be exactly x");
+}

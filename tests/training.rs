@@ -1,0 +1,152 @@
+//! Stop-gradients, determinism, learning, and checkpoints of the trainer.
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use common::*;
+use flowmap::batch::HostBatch;
+use flowmap::checkpoint::{Checkpoint, decode};
+use flowmap::config::{Config, Method, ModelConfig, TrainConfig};
+use flowmap::losses::{lsd::lsd_loss, mse, psd::psd_loss};
+use flowmap::model::FlowMapNet;
+use flowmap::rng::Rng;
+use flowmap::trainer::Trainer;
+
+fn small(method: Method) -> Config {
+    Config {
+        model: ModelConfig { width: 32, depth: 2 },
+        train: TrainConfig {
+            method,
+            batch_size: 256,
+            lr: 3e-3,
+            steps: 300,
+            warmup_steps: 20,
+            seed: 7,
+            ..Default::default()
+        },
+    }
+}
+
+fn first_layer_grad(loss: Tensor<1>, net: &FlowMapNet) -> Vec<f32> {
+    let grads = loss.backward();
+    host(net.layers[0].weight.val().grad(&grads).expect("a gradient"))
+}
+
+/// The LSD gradient equals that of |dX/dt - C|^2 with the teacher's output C frozen on the host:
+/// no gradient reaches the teacher or the point it is evaluated at. Without the stop-gradient
+/// (teacher = the student itself) the gradient differs, so this test can fail.
+#[test]
+fn lsd_gradient_flows_only_through_the_student() {
+    let dev = cpu().autodiff();
+    let mut rng = Rng::new(5);
+    let net = FlowMapNet::init(&ModelConfig { width: 16, depth: 2 }, &mut rng, &dev);
+    let b = HostBatch::draw(&small(Method::Lsd).train, &mut rng).to_device(&dev);
+
+    let g_loss = first_layer_grad(lsd_loss(&net, &net.valid(), b.off_x.clone(), b.off_s.clone(), b.off_t.clone()), &net);
+
+    let (x_st, _) = net.valid().flow_dt(b.off_x.clone().without_autodiff(), b.off_s.clone().without_autodiff(), b.off_t.clone().without_autodiff());
+    let tt = b.off_t.clone().without_autodiff();
+    let frozen = Tensor::<2>::from_data(net.valid().velocity(x_st, tt.clone(), tt).into_data(), &dev);
+    let (_, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
+    let g_frozen = first_layer_grad(mse(dxdt, frozen), &net);
+    let diff: f32 = g_loss.iter().zip(&g_frozen).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 1e-6, "LSD gradient leaks through the teacher: max diff {diff}");
+
+    // Teacher with autodiff: gradients now also flow through v_{t,t}(X_{s,t}).
+    let (x_st, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
+    let leaky = mse(dxdt, net.velocity(x_st, b.off_t.clone(), b.off_t));
+    let g_leaky = first_layer_grad(leaky, &net);
+    let diff: f32 = g_loss.iter().zip(&g_leaky).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff > 1e-6, "a leaky teacher must change the gradient");
+}
+
+/// The PSD teacher (two half jumps) contributes no gradient.
+#[test]
+fn psd_gradient_flows_only_through_the_one_jump() {
+    let dev = cpu().autodiff();
+    let mut rng = Rng::new(6);
+    let net = FlowMapNet::init(&ModelConfig { width: 16, depth: 2 }, &mut rng, &dev);
+    let b = HostBatch::draw(&small(Method::PsdMid).train, &mut rng).to_device(&dev);
+    let g = first_layer_grad(psd_loss(&net, &net.valid(), b.off_x.clone(), b.off_s.clone(), b.off_u.clone(), b.off_t.clone()), &net);
+    let teacher = net.valid();
+    let (x, s, u, t) = (b.off_x.clone().without_autodiff(), b.off_s.clone().without_autodiff(), b.off_u.clone().without_autodiff(), b.off_t.clone().without_autodiff());
+    let two = teacher.flow(teacher.flow(x, s, u.clone()), u, t);
+    let frozen = Tensor::<2>::from_data(two.into_data(), &dev);
+    let g_frozen = first_layer_grad(mse(net.flow(b.off_x, b.off_s, b.off_t), frozen), &net);
+    let diff: f32 = g.iter().zip(&g_frozen).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 1e-6, "PSD gradient leaks through the teacher: max diff {diff}");
+}
+
+#[test]
+fn same_seed_same_losses_other_seed_other_losses() {
+    let run = |seed: u64| -> Vec<f32> {
+        let mut c = small(Method::Lsd);
+        c.train.seed = seed;
+        let mut tr = Trainer::new(c, &cpu()).unwrap();
+        (0..5).map(|_| tr.step().read().total).collect()
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    assert_eq!(a, b, "same seed must give the same loss sequence");
+    assert_ne!(a, c);
+}
+
+#[test]
+fn a_few_hundred_steps_lower_the_loss_for_every_method() {
+    for method in Method::ALL {
+        let mut tr = Trainer::new(small(method), &cpu()).unwrap();
+        let mean = |tr: &mut Trainer, n: usize| -> f32 {
+            (0..n).map(|_| tr.step().read().total).sum::<f32>() / n as f32
+        };
+        let first = mean(&mut tr, 10);
+        for _ in 0..270 {
+            tr.step();
+        }
+        let last = mean(&mut tr, 20);
+        assert!(last.is_finite() && last < 0.8 * first, "{}: loss {first} -> {last}", method.name());
+    }
+}
+
+#[test]
+fn checkpoint_round_trip_is_bit_exact() {
+    let mut tr = Trainer::new(small(Method::PsdMid), &cpu()).unwrap();
+    for _ in 0..3 {
+        tr.step();
+    }
+    let ck = tr.checkpoint();
+    let bytes = ck.encode();
+    assert_eq!(decode(&bytes).unwrap(), ck);
+    let mut other = Trainer::new(small(Method::PsdMid), &cpu()).unwrap();
+    other.load(&bytes).unwrap();
+    assert_eq!(other.checkpoint(), ck, "loaded weights must equal the saved ones bit for bit");
+    assert_eq!(other.steps_done(), 3);
+}
+
+#[test]
+fn corrupt_or_mismatched_checkpoints_are_refused_and_change_nothing() {
+    let mut tr = Trainer::new(small(Method::Lsd), &cpu()).unwrap();
+    tr.step();
+    let before = tr.checkpoint();
+    let good = before.encode();
+
+    let mut flipped = good.clone();
+    flipped[40] ^= 0x10;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"hello".to_vec(), "not a flow-map checkpoint"),
+        (flipped, "corrupt"),
+        (good[..good.len() - 3].to_vec(), "corrupt"),
+    ];
+    for (bytes, want) in cases {
+        let err = tr.load(&bytes).unwrap_err();
+        assert!(err.contains(want), "error '{err}' should mention '{want}'");
+        assert_eq!(tr.checkpoint(), before, "a failed load must leave the model untouched");
+    }
+    let bigger = Checkpoint { model: ModelConfig { width: 64, depth: 2 }, ..before.clone() };
+    let wide = FlowMapNet::init(&bigger.model, &mut Rng::new(1), &cpu());
+    let wide = Checkpoint::from_net(&bigger.model, 0, &wide).encode();
+    let err = tr.load(&wide).unwrap_err();
+    assert!(err.contains("2x64"), "mismatch error names the shapes: {err}");
+    assert_eq!(tr.checkpoint(), before);
+    // The trainer still trains after refused loads.
+    assert!(tr.step().read().total.is_finite());
+}

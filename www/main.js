@@ -1,0 +1,175 @@
+// The page: builds two panels, each driven by its own training worker, and draws what the
+// workers report. No training happens on this thread.
+
+const $ = (id) => document.getElementById(id);
+const RANGE = 2.5; // the drawn square [-2.5, 2.5]^2, the KL histogram's
+const DEFAULT_METHODS = ['lsd', 'psd-mid'];
+
+let playing = false;
+const panels = [];
+
+function status(text) { $('status').textContent = text; }
+
+// The training recipe from the controls. Browser defaults are chosen for a laptop CPU (README).
+function recipe(method) {
+  const num = (id) => Number($(id).value);
+  return {
+    model: { width: num('width'), depth: num('depth') },
+    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 4000, warmup_steps: 100 },
+  };
+}
+
+function workerUrl() {
+  // Resolved against the page, so the site works from any subpath (GitHub Pages).
+  return new URL('./worker.js', document.baseURI);
+}
+
+class Panel {
+  constructor(method) {
+    const node = $('panel-template').content.firstElementChild.cloneNode(true);
+    $('panels').appendChild(node);
+    this.node = node;
+    this.q = (sel) => node.querySelector(sel);
+    this.q('.method').value = method;
+    this.losses = [];
+    this.points = null;
+    this.ready = false;
+    this.q('.method').addEventListener('change', () => this.reset());
+    this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
+    this.q('.load').addEventListener('change', (e) => this.upload(e.target.files[0]));
+    this.worker = new Worker(workerUrl(), { type: 'module' });
+    this.worker.onmessage = (ev) => this.receive(ev.data);
+    this.worker.onerror = (ev) => this.error(`worker failed: ${ev.message || 'could not load'}`);
+  }
+
+  send(msg, transfer = []) { this.worker.postMessage(msg, transfer); }
+
+  error(message) {
+    this.q('.error').textContent = message;
+    console.warn(`[${this.q('.method').value}] ${message}`);
+  }
+
+  reset() {
+    this.ready = false;
+    this.losses = [];
+    this.q('.error').textContent = '';
+    this.send({ type: 'init', config: recipe(this.q('.method').value), options: { backend: $('backend').value } });
+  }
+
+  async upload(file) {
+    if (!file) return;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    this.send({ type: 'load', bytes }, [bytes.buffer]);
+    this.q('.load').value = '';
+  }
+
+  receive(msg) {
+    switch (msg.type) {
+      case 'booted': this.reset(); break;
+      case 'status': status(msg.text); break;
+      case 'ready':
+        this.ready = true;
+        this.q('.backend').textContent = msg.note;
+        this.q('.backend').dataset.backend = msg.backend;
+        status(`ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
+        if (playing) this.send({ type: 'play' });
+        break;
+      case 'progress':
+        this.losses.push(msg.losses.total);
+        this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
+        this.drawLoss();
+        break;
+      case 'samples': this.points = msg.points; this.drawSamples(); break;
+      case 'kl_table': this.showKl(msg.rows); break;
+      case 'saved': this.download(msg.bytes); break;
+      case 'loaded': this.q('.error').textContent = ''; status('weights loaded'); break;
+      case 'error': this.error(msg.message); break;
+      default: console.warn('unknown worker message', msg);
+    }
+  }
+
+  download(bytes) {
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `flowmap-${this.q('.method').value}.fmap`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  drawSamples() {
+    const c = this.q('.samples');
+    const g = c.getContext('2d');
+    g.fillStyle = '#0b0d11';
+    g.fillRect(0, 0, c.width, c.height);
+    // The target's cells, faint, for reference.
+    g.fillStyle = '#1a2130';
+    const cell = c.width / (2 * RANGE);
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+      if ((i + j) % 2) continue;
+      g.fillRect((i - 2 + RANGE) * cell, c.height - (j - 1 + RANGE) * cell, cell, cell);
+    }
+    if (!this.points) return;
+    g.fillStyle = 'rgba(108, 178, 255, 0.55)';
+    const p = this.points;
+    for (let k = 0; k < p.length; k += 2) {
+      const x = (p[k] + RANGE) * cell;
+      const y = c.height - (p[k + 1] + RANGE) * cell;
+      g.fillRect(x - 1, y - 1, 2, 2);
+    }
+  }
+
+  drawLoss() {
+    const c = this.q('.loss');
+    const g = c.getContext('2d');
+    g.fillStyle = '#0b0d11';
+    g.fillRect(0, 0, c.width, c.height);
+    const ls = this.losses.filter((v) => Number.isFinite(v) && v > 0);
+    if (ls.length < 2) return;
+    const logs = ls.map(Math.log10);
+    const lo = Math.min(...logs), hi = Math.max(...logs) + 1e-9;
+    g.strokeStyle = '#6cb2ff';
+    g.beginPath();
+    logs.forEach((v, k) => {
+      const x = (k / (logs.length - 1)) * c.width;
+      const y = c.height - 4 - ((v - lo) / (hi - lo)) * (c.height - 8);
+      k ? g.lineTo(x, y) : g.moveTo(x, y);
+    });
+    g.stroke();
+    g.fillStyle = '#9aa0a6';
+    g.fillText(`loss (log) ${ls[ls.length - 1].toFixed(4)}`, 6, 12);
+  }
+
+  showKl(rows) {
+    const cells = this.q('.kl tbody').querySelectorAll('td');
+    rows.forEach((r, k) => { cells[k].textContent = r.kl.toFixed(3); });
+    const floor = rows[0];
+    this.q('.floor').textContent = `noise floor ${floor.noise_floor.toFixed(3)} (two true sets of ${floor.samples} samples)`;
+  }
+}
+
+function setPlaying(on) {
+  playing = on;
+  $('play').textContent = on ? '⏸ Pause' : '▶ Play';
+  for (const p of panels) if (p.ready) p.send({ type: on ? 'play' : 'pause' });
+}
+
+function validRecipe() {
+  const checks = [['lr', (v) => v > 0 && v <= 1], ['batch', (v) => Number.isInteger(v) && v >= 2],
+    ['width', (v) => Number.isInteger(v) && v >= 1], ['depth', (v) => Number.isInteger(v) && v >= 1],
+    ['seed', (v) => Number.isInteger(v) && v >= 0]];
+  for (const [id, ok] of checks) {
+    if (!ok(Number($(id).value))) { status(`invalid ${id}: ${$(id).value}`); return false; }
+  }
+  return true;
+}
+
+$('play').addEventListener('click', () => setPlaying(!playing));
+$('step').addEventListener('click', () => { setPlaying(false); panels.forEach((p) => p.send({ type: 'step' })); });
+$('reset').addEventListener('click', () => { if (validRecipe()) panels.forEach((p) => p.reset()); });
+$('n').addEventListener('change', () => panels.forEach((p) => p.send({ type: 'set_n', n: Number($('n').value) })));
+$('backend').addEventListener('change', () => panels.forEach((p) => p.reset()));
+
+for (const m of DEFAULT_METHODS) panels.push(new Panel(m));
+const params = new URLSearchParams(location.search);
+if (params.get('autoplay') !== '0') setPlaying(true);

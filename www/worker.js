@@ -1,0 +1,135 @@
+// Training worker: owns one wasm Session, so the page thread only draws.
+//
+// Protocol (tagged messages):
+//   page -> worker
+//     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs
+//     {type: 'play'} / {type: 'pause'}  start / stop the training loop
+//     {type: 'step'}                    one optimizer step, then report
+//     {type: 'set_n', n}                number of flow-map jumps for drawn samples (1..1024)
+//     {type: 'kl_table'}                compute the KL-vs-N table now
+//     {type: 'save'}                    ask for the weights
+//     {type: 'load', bytes}             replace the weights (Uint8Array)
+//   worker -> page
+//     {type: 'booted'}                  wasm is loaded: the page may send 'init'
+//     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
+//     {type: 'ready', backend, note, config}
+//     {type: 'progress', step, losses, steps_per_sec, lr}
+//     {type: 'samples', n, points}      Float32Array [x0, y0, x1, y1, ...]
+//     {type: 'kl_table', rows}          [{n_steps, kl, noise_floor, samples}, ...]
+//     {type: 'saved', bytes}            Uint8Array
+//     {type: 'loaded'}
+//     {type: 'error', message}          a failed command; the session keeps its state
+import init, { Session } from './flowmap.js';
+
+let session = null;
+let running = false;
+let nSteps = 1;
+let lastDraw = 0;
+let lastKl = 0;
+let busy = Promise.resolve();
+
+// How long one training slice may run before the worker yields to read new messages.
+const SLICE_MS = 100;
+// How often samples and the KL table are refreshed while training.
+const DRAW_MS = 250;
+const KL_MS = 5000;
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+const fail = (e) => post({ type: 'error', message: String(e && e.message ? e.message : e) });
+
+// Commands run one at a time, in order: the session is never used concurrently.
+function serial(task) {
+  busy = busy.then(task).catch(fail);
+  return busy;
+}
+
+async function sendSamples() {
+  const points = await session.sample(nSteps);
+  post({ type: 'samples', n: nSteps, points }, [points.buffer]);
+}
+
+async function sendKl() {
+  post({ type: 'kl_table', rows: await session.kl_table() });
+}
+
+let stepsPerSec = 0;
+async function trainSlice(maxSteps = Infinity) {
+  const t0 = performance.now();
+  let done = 0;
+  let report = null;
+  // Steps per call grow until a call takes ~1/4 of a slice, so fast backends are not call-bound.
+  let chunk = 1;
+  while (done < maxSteps && performance.now() - t0 < SLICE_MS) {
+    const c0 = performance.now();
+    report = await session.train_step(Math.min(chunk, maxSteps - done));
+    done += Math.min(chunk, maxSteps - done);
+    if (performance.now() - c0 < SLICE_MS / 4) chunk *= 2;
+  }
+  const dt = (performance.now() - t0) / 1000;
+  stepsPerSec = 0.7 * stepsPerSec + 0.3 * (done / dt);
+  post({ type: 'progress', step: report.step, losses: report, lr: report.lr, steps_per_sec: stepsPerSec });
+}
+
+async function loop() {
+  while (running) {
+    await serial(async () => {
+      if (!running || !session) return;
+      await trainSlice();
+      const now = performance.now();
+      if (now - lastDraw > DRAW_MS) { lastDraw = now; await sendSamples(); }
+      if (now - lastKl > KL_MS) { lastKl = now; await sendKl(); }
+    });
+    await new Promise((r) => setTimeout(r, 0)); // let queued messages in
+  }
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  switch (msg.type) {
+    case 'init':
+      running = false;
+      serial(async () => {
+        if (session) { session.free(); session = null; }
+        post({ type: 'status', text: msg.options && msg.options.backend === 'webgpu'
+          ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
+        session = await Session.create(msg.config, msg.options);
+        post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
+        await sendSamples();
+        await sendKl();
+        lastKl = performance.now();
+      });
+      break;
+    case 'play':
+      if (!running && session) { running = true; loop(); }
+      break;
+    case 'pause':
+      running = false;
+      serial(async () => { if (session) { await sendSamples(); await sendKl(); } });
+      break;
+    case 'step':
+      serial(async () => { await trainSlice(1); await sendSamples(); });
+      break;
+    case 'set_n':
+      serial(async () => {
+        const n = Number(msg.n);
+        if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`N must be a whole number in 1..=1024, got ${msg.n}`);
+        nSteps = n;
+        await sendSamples();
+      });
+      break;
+    case 'kl_table':
+      serial(sendKl);
+      break;
+    case 'save':
+      serial(async () => { const bytes = await session.save(); post({ type: 'saved', bytes }, [bytes.buffer]); });
+      break;
+    case 'load':
+      serial(async () => { session.load(new Uint8Array(msg.bytes)); post({ type: 'loaded' }); await sendSamples(); await sendKl(); });
+      break;
+    default:
+      fail(`unknown message type '${msg.type}'`);
+  }
+};
+
+post({ type: 'status', text: 'loading wasm…' });
+serial(async () => { await init(); post({ type: 'booted' }); });
