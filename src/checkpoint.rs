@@ -122,7 +122,7 @@ fn bias(l: &burn::nn::Linear) -> Tensor<1> {
 }
 
 fn to_vec(d: TensorData) -> Vec<f32> {
-    d.convert::<f32>().into_vec::<f32>().expect("weights are f32")
+    d.convert::<f32>().try_into_vec::<f32>().expect("weights are f32")
 }
 
 /// 64-bit FNV-1a: a dependency-free checksum that catches truncation and bit flips.

@@ -59,7 +59,7 @@ impl Evaluator {
         let mut out = Vec::with_capacity(self.base.len());
         for x0 in self.base_chunks(device) {
             let x = sample(net, x0, n_steps);
-            out.extend(x.into_data().convert::<f32>().into_vec::<f32>().expect("f32 points"));
+            out.extend(x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 points"));
         }
         out
     }

@@ -266,5 +266,5 @@ fn check_count(n: usize, name: &str) -> Result<(), JsError> {
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>, JsError> {
     let data = t.into_data_async().await.map_err(|e| JsError::new(&format!("device read failed: {e:?}")))?;
-    data.convert::<f32>().into_vec::<f32>().map_err(|e| JsError::new(&format!("{e:?}")))
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| JsError::new(&format!("{e:?}")))
 }

@@ -103,7 +103,7 @@ fn a_few_hundred_steps_lower_the_loss_for_every_method() {
             tr.step();
         }
         let last = mean(&mut tr, 20);
-        assert!(last.is_finite() && last < 0.8 * first, "{}: loss {first} -> {last}", method.name());
+        assert!(last.is_finite() && last < 0.9 * first, "{}: loss {first} -> {last}", method.name());
     }
 }
 

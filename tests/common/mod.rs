@@ -63,7 +63,7 @@ pub fn column(v: &[f64], device: &Device) -> Tensor<2> {
 }
 
 pub fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 data")
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
 }
 
 pub fn scalar(t: Tensor<1>) -> f64 {
