@@ -26,7 +26,9 @@ impl Backend {
             "flex" => Ok(Backend::Flex),
             "ndarray" => Ok(Backend::NdArray),
             "wgpu" | "webgpu" => Ok(Backend::Wgpu),
-            _ => Err(format!("unknown backend '{s}' (expected flex, ndarray or wgpu)")),
+            _ => Err(format!(
+                "unknown backend '{s}' (expected flex, ndarray or wgpu)"
+            )),
         }
     }
 

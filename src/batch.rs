@@ -65,7 +65,8 @@ impl HostBatch {
             let (s, t) = sample_pair(rng);
             b.off_x.extend(interpolate(a, z, s));
             b.off_s.push(s);
-            b.off_u.push(intermediate.map_or(s, |i| i.sample(rng, s, t)));
+            b.off_u
+                .push(intermediate.map_or(s, |i| i.sample(rng, s, t)));
             b.off_t.push(t);
         }
         b
@@ -93,18 +94,28 @@ mod tests {
 
     #[test]
     fn split_sizes_and_time_order() {
-        let cfg = TrainConfig { batch_size: 64, method: Method::PsdUniform, ..Default::default() };
+        let cfg = TrainConfig {
+            batch_size: 64,
+            method: Method::PsdUniform,
+            ..Default::default()
+        };
         let b = HostBatch::draw(&cfg, &mut Rng::new(1));
         assert_eq!((b.diag_t.len(), b.off_t.len()), (48, 16));
         assert_eq!((b.diag_x.len(), b.off_x.len()), (96, 32));
         for k in 0..16 {
             assert!(b.off_s[k] <= b.off_u[k] && b.off_u[k] <= b.off_t[k]);
         }
-        let mid = TrainConfig { method: Method::PsdMid, ..cfg.clone() };
+        let mid = TrainConfig {
+            method: Method::PsdMid,
+            ..cfg.clone()
+        };
         let b = HostBatch::draw(&mid, &mut Rng::new(1));
         for k in 0..16 {
             assert!((b.off_u[k] - 0.5 * (b.off_s[k] + b.off_t[k])).abs() < 1e-6);
         }
-        assert_eq!(HostBatch::draw(&cfg, &mut Rng::new(9)), HostBatch::draw(&cfg, &mut Rng::new(9)));
+        assert_eq!(
+            HostBatch::draw(&cfg, &mut Rng::new(9)),
+            HostBatch::draw(&cfg, &mut Rng::new(9))
+        );
     }
 }

@@ -33,20 +33,45 @@ impl Checkpoint {
         let layers = net
             .layers
             .iter()
-            .map(|l| (to_vec(l.weight.val().into_data()), to_vec(bias(l).into_data())))
+            .map(|l| {
+                (
+                    to_vec(l.weight.val().into_data()),
+                    to_vec(bias(l).into_data()),
+                )
+            })
             .collect();
-        Self { model: model.clone(), step, layers }
+        Self {
+            model: model.clone(),
+            step,
+            layers,
+        }
     }
 
     /// Read a net's weights without blocking (any device, WebGPU included).
-    pub async fn from_net_async(model: &ModelConfig, step: usize, net: &FlowMapNet) -> Result<Self, String> {
+    pub async fn from_net_async(
+        model: &ModelConfig,
+        step: usize,
+        net: &FlowMapNet,
+    ) -> Result<Self, String> {
         let mut layers = Vec::with_capacity(net.layers.len());
         for l in &net.layers {
-            let w = l.weight.val().into_data_async().await.map_err(|e| format!("{e:?}"))?;
-            let b = bias(l).into_data_async().await.map_err(|e| format!("{e:?}"))?;
+            let w = l
+                .weight
+                .val()
+                .into_data_async()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let b = bias(l)
+                .into_data_async()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
             layers.push((to_vec(w), to_vec(b)));
         }
-        Ok(Self { model: model.clone(), step, layers })
+        Ok(Self {
+            model: model.clone(),
+            step,
+            layers,
+        })
     }
 
     pub fn to_net(&self, device: &Device) -> FlowMapNet {
@@ -59,9 +84,18 @@ impl Checkpoint {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let header = serde_json::to_vec(&Header { model: self.model.clone(), step: self.step })
-            .expect("a header of plain numbers always serializes");
-        let mut out = Vec::with_capacity(64 + 4 * self.layers.iter().map(|(w, b)| w.len() + b.len()).sum::<usize>());
+        let header = serde_json::to_vec(&Header {
+            model: self.model.clone(),
+            step: self.step,
+        })
+        .expect("a header of plain numbers always serializes");
+        let mut out = Vec::with_capacity(
+            64 + 4 * self
+                .layers
+                .iter()
+                .map(|(w, b)| w.len() + b.len())
+                .sum::<usize>(),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&header);
@@ -88,20 +122,27 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         return Err("checkpoint is corrupt (checksum mismatch)".into());
     }
     let hlen = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")) as usize;
-    let header = body.get(12..12 + hlen).ok_or("checkpoint is truncated (header)")?;
+    let header = body
+        .get(12..12 + hlen)
+        .ok_or("checkpoint is truncated (header)")?;
     let header: Header =
         serde_json::from_slice(header).map_err(|e| format!("checkpoint header is invalid: {e}"))?;
-    crate::config::Config { model: header.model.clone(), ..Default::default() }
-        .validate()
-        .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
+    crate::config::Config {
+        model: header.model.clone(),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
     let mut floats = body[12 + hlen..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of 4")));
     let dims = layer_dims(&header.model);
     let expected: usize = dims.iter().map(|(i, o)| i * o + o).sum();
     let got = (body.len() - 12 - hlen) / 4;
-    if got != expected || (body.len() - 12 - hlen) % 4 != 0 {
-        return Err(format!("checkpoint holds {got} weights, its header's network needs {expected}"));
+    if got != expected || !(body.len() - 12 - hlen).is_multiple_of(4) {
+        return Err(format!(
+            "checkpoint holds {got} weights, its header's network needs {expected}"
+        ));
     }
     let layers = dims
         .iter()
@@ -111,21 +152,36 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             (w, b)
         })
         .collect::<Vec<_>>();
-    if layers.iter().flat_map(|(w, b)| w.iter().chain(b)).any(|x| !x.is_finite()) {
+    if layers
+        .iter()
+        .flat_map(|(w, b)| w.iter().chain(b))
+        .any(|x| !x.is_finite())
+    {
         return Err("checkpoint holds non-finite weights".into());
     }
-    Ok(Checkpoint { model: header.model, step: header.step, layers })
+    Ok(Checkpoint {
+        model: header.model,
+        step: header.step,
+        layers,
+    })
 }
 
 fn bias(l: &burn::nn::Linear) -> Tensor<1> {
-    l.bias.as_ref().expect("FlowMapNet layers always have a bias").val()
+    l.bias
+        .as_ref()
+        .expect("FlowMapNet layers always have a bias")
+        .val()
 }
 
 fn to_vec(d: TensorData) -> Vec<f32> {
-    d.convert::<f32>().try_into_vec::<f32>().expect("weights are f32")
+    d.convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("weights are f32")
 }
 
 /// 64-bit FNV-1a: a dependency-free checksum that catches truncation and bit flips.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

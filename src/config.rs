@@ -37,7 +37,9 @@ impl Method {
         Self::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown method '{s}' (expected lsd, psd-mid, psd-uniform or esd)"))
+            .ok_or_else(|| {
+                format!("unknown method '{s}' (expected lsd, psd-mid, psd-uniform or esd)")
+            })
     }
 }
 
@@ -53,7 +55,10 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { width: 256, depth: 4 }
+        Self {
+            width: 256,
+            depth: 4,
+        }
     }
 }
 
@@ -146,10 +151,16 @@ impl Config {
             format!("model.depth must be in 1..={MAX_DEPTH}, got {}", m.depth)
         })?;
         check(t.batch_size >= 2 && t.batch_size <= MAX_BATCH, || {
-            format!("train.batch_size must be in 2..={MAX_BATCH}, got {}", t.batch_size)
+            format!(
+                "train.batch_size must be in 2..={MAX_BATCH}, got {}",
+                t.batch_size
+            )
         })?;
         check(t.diag_fraction > 0.0 && t.diag_fraction < 1.0, || {
-            format!("train.diag_fraction must be in (0, 1), got {}", t.diag_fraction)
+            format!(
+                "train.diag_fraction must be in (0, 1), got {}",
+                t.diag_fraction
+            )
         })?;
         let (diag, off) = t.split();
         check(diag >= 1 && off >= 1, || {
@@ -161,15 +172,31 @@ impl Config {
         check(t.lr.is_finite() && t.lr > 0.0 && t.lr <= 1.0, || {
             format!("train.lr must be in (0, 1], got {}", t.lr)
         })?;
-        check(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay), || {
-            format!("train.weight_decay must be in [0, 1), got {}", t.weight_decay)
+        check(
+            t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay),
+            || {
+                format!(
+                    "train.weight_decay must be in [0, 1), got {}",
+                    t.weight_decay
+                )
+            },
+        )?;
+        check(t.steps >= 1, || {
+            "train.steps must be at least 1".to_string()
         })?;
-        check(t.steps >= 1, || "train.steps must be at least 1".to_string())?;
-        check(t.min_lr_ratio.is_finite() && (0.0..=1.0).contains(&t.min_lr_ratio), || {
-            format!("train.min_lr_ratio must be in [0, 1], got {}", t.min_lr_ratio)
-        })?;
+        check(
+            t.min_lr_ratio.is_finite() && (0.0..=1.0).contains(&t.min_lr_ratio),
+            || {
+                format!(
+                    "train.min_lr_ratio must be in [0, 1], got {}",
+                    t.min_lr_ratio
+                )
+            },
+        )?;
         if let Some(c) = t.grad_clip {
-            check(c.is_finite() && c > 0.0, || format!("train.grad_clip must be > 0, got {c}"))?;
+            check(c.is_finite() && c > 0.0, || {
+                format!("train.grad_clip must be > 0, got {c}")
+            })?;
         }
         if let Some(d) = t.ema_decay {
             check(d.is_finite() && (0.0..1.0).contains(&d), || {
@@ -237,12 +264,20 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_to_the_floor() {
-        let t = TrainConfig { steps: 1000, warmup_steps: 100, ..Default::default() };
+        let t = TrainConfig {
+            steps: 1000,
+            warmup_steps: 100,
+            ..Default::default()
+        };
         assert!((t.lr_at(0) - t.lr / 100.0).abs() < 1e-12);
         assert!((t.lr_at(99) - t.lr).abs() < 1e-12);
         assert!(t.lr_at(500) < t.lr && t.lr_at(500) > t.lr * t.min_lr_ratio);
         assert!((t.lr_at(1000) - t.lr * t.min_lr_ratio).abs() < 1e-12);
-        let c = TrainConfig { schedule: Schedule::Constant, warmup_steps: 0, ..t };
+        let c = TrainConfig {
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            ..t
+        };
         assert_eq!(c.lr_at(777), c.lr);
     }
 

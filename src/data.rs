@@ -32,7 +32,10 @@ fn checkerboard_point(rng: &mut Rng) -> (f64, f64) {
     let cell = rng.below(8); // 8 cells with (i + j) even: 2 per column i
     let i = cell / 2;
     let j = 2 * (cell % 2) + (i % 2); // j has the parity of i, so i + j is even
-    (-2.0 + i as f64 + rng.uniform(), -2.0 + j as f64 + rng.uniform())
+    (
+        -2.0 + i as f64 + rng.uniform(),
+        -2.0 + j as f64 + rng.uniform(),
+    )
 }
 
 /// `n` standard normal points in 2-D, flattened as `[x0, y0, ...]`.

@@ -35,13 +35,18 @@ pub struct KlTable {
 impl Evaluator {
     /// `samples` points per set, all drawn from `seed` (independent of the training stream).
     pub fn new(dataset: Dataset, samples: usize, seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ 0x5EED_0F_E7A1);
+        let mut rng = Rng::new(seed ^ 0x005E_ED0F_E7A1);
         let a = dataset.sample(&mut rng, samples);
         let b = dataset.sample(&mut rng, samples);
         let base = gaussian(&mut rng, samples);
         let true_hist = histogram(&a);
         let noise_floor = kl_divergence(&true_hist, &histogram(&b));
-        Self { true_hist, base, noise_floor, samples }
+        Self {
+            true_hist,
+            base,
+            noise_floor,
+            samples,
+        }
     }
 
     /// KL(true || model) for model points [x0, y0, ...].
@@ -51,7 +56,9 @@ impl Evaluator {
 
     /// The fixed base noise in chunks of at most [`CHUNK`] rows, as [b, 2] tensors.
     pub fn base_chunks<'a>(&'a self, device: &'a Device) -> impl Iterator<Item = Tensor<2>> + 'a {
-        self.base.chunks(2 * CHUNK).map(move |c| points_tensor(c.to_vec(), device))
+        self.base
+            .chunks(2 * CHUNK)
+            .map(move |c| points_tensor(c.to_vec(), device))
     }
 
     /// Model samples after `n_steps` jumps (synchronous read: CPU devices and native wgpu).
@@ -59,7 +66,12 @@ impl Evaluator {
         let mut out = Vec::with_capacity(self.base.len());
         for x0 in self.base_chunks(device) {
             let x = sample(net, x0, n_steps);
-            out.extend(x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 points"));
+            out.extend(
+                x.into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("f32 points"),
+            );
         }
         out
     }
@@ -70,6 +82,11 @@ impl Evaluator {
             .iter()
             .map(|&n| self.kl(&self.model_points(net, device, n)))
             .collect();
-        KlTable { steps: TABLE_STEPS.to_vec(), kl, noise_floor: self.noise_floor, samples: self.samples }
+        KlTable {
+            steps: TABLE_STEPS.to_vec(),
+            kl,
+            noise_floor: self.noise_floor,
+            samples: self.samples,
+        }
     }
 }

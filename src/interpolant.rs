@@ -4,10 +4,7 @@ use crate::rng::Rng;
 
 /// I_t for one point pair.
 pub fn interpolate(x0: [f32; 2], x1: [f32; 2], t: f32) -> [f32; 2] {
-    [
-        (1.0 - t) * x0[0] + t * x1[0],
-        (1.0 - t) * x0[1] + t * x1[1],
-    ]
+    [(1.0 - t) * x0[0] + t * x1[0], (1.0 - t) * x0[1] + t * x1[1]]
 }
 
 /// dI_t/dt = x1 - x0: the regression target of the diagonal (flow-matching) loss.

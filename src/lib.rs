@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod flops;
 pub mod interpolant;
 pub mod losses;
 pub mod metrics;

@@ -20,7 +20,7 @@ pub fn histogram(points: &[f32]) -> Vec<f64> {
     let scale = BINS as f32 / (2.0 * RANGE);
     for p in points.chunks_exact(2) {
         let (x, y) = (p[0], p[1]);
-        if !(x >= -RANGE && x <= RANGE && y >= -RANGE && y <= RANGE) {
+        if !((-RANGE..=RANGE).contains(&x) && (-RANGE..=RANGE).contains(&y)) {
             continue; // also skips NaN
         }
         // The right and top edges belong to the last bin, as in numpy.histogram2d.
@@ -76,7 +76,11 @@ mod tests {
         let p: Vec<f32> = [a, b].concat();
         let q: Vec<f32> = [a, b, b, b].concat();
         let exact = 0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln();
-        assert!((kl_points(&p, &q) - exact).abs() < 1e-6, "{} vs {exact}", kl_points(&p, &q));
+        assert!(
+            (kl_points(&p, &q) - exact).abs() < 1e-6,
+            "{} vs {exact}",
+            kl_points(&p, &q)
+        );
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub fn layer_dims(cfg: &ModelConfig) -> Vec<(usize, usize)> {
 }
 
 /// A dense layer from host weights: `weight` row-major [in, out] (Burn's layout), `bias` [out].
-pub fn linear_from(weight: Vec<f32>, bias: Vec<f32>, d_in: usize, d_out: usize, device: &Device) -> Linear {
+pub fn linear_from(
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    d_in: usize,
+    d_out: usize,
+    device: &Device,
+) -> Linear {
     Linear {
         weight: Param::from_data(TensorData::new(weight, [d_in, d_out]), device),
         bias: Some(Param::from_data(TensorData::new(bias, [d_out]), device)),
@@ -50,7 +56,9 @@ impl FlowMapNet {
             .map(|(i, o)| {
                 let k = 1.0 / (i as f64).sqrt();
                 let mut u = |n: usize| -> Vec<f32> {
-                    (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * k) as f32).collect()
+                    (0..n)
+                        .map(|_| ((2.0 * rng.uniform() - 1.0) * k) as f32)
+                        .collect()
                 };
                 let w = u(i * o);
                 let b = u(o);

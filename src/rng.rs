@@ -53,14 +53,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_seeds_differ() {
-        let a: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(7);
-            move |_| r.next_u64()
-        }).collect();
-        let b: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(7);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         let c = Rng::new(8).next_u64();
         assert_eq!(a, b);
         assert_ne!(a[0], c);
@@ -79,6 +83,9 @@ mod tests {
             v += a * a + b * b;
         }
         let (m, v) = (m / n as f64, v / n as f64);
-        assert!(m.abs() < 1e-2 && (v - 1.0).abs() < 1e-2, "normal mean {m} var {v}");
+        assert!(
+            m.abs() < 1e-2 && (v - 1.0).abs() < 1e-2,
+            "normal mean {m} var {v}"
+        );
     }
 }

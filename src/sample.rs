@@ -34,7 +34,9 @@ pub fn trajectory(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Vec<Tensor
 
 /// The end points X at time 1 after `n_steps` jumps. `x0`: [B, 2]; returns [B, 2].
 pub fn sample(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Tensor<2> {
-    trajectory(net, x0, n_steps).pop().expect("a trajectory has at least its start point")
+    trajectory(net, x0, n_steps)
+        .pop()
+        .expect("a trajectory has at least its start point")
 }
 
 /// One jump from s to t for every point: X_{s,t}(x). `x`: [B, 2].

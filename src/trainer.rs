@@ -9,7 +9,9 @@ use crate::model::FlowMapNet;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{
+    AdamWConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig,
+};
 use burn::tensor::{Device, Tensor};
 
 /// The loss terms of one step, still on the device (read them with [`Self::read`] natively or
@@ -29,19 +31,34 @@ pub struct Losses {
 
 impl StepLosses {
     pub fn read(self) -> Losses {
-        Losses::new(self.diagonal.into_scalar::<f32>(), self.off_diagonal.into_scalar::<f32>())
+        Losses::new(
+            self.diagonal.into_scalar::<f32>(),
+            self.off_diagonal.into_scalar::<f32>(),
+        )
     }
 
     pub async fn read_async(self) -> Result<Losses, String> {
-        let d = self.diagonal.into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
-        let o = self.off_diagonal.into_scalar_async::<f32>().await.map_err(|e| format!("{e:?}"))?;
+        let d = self
+            .diagonal
+            .into_scalar_async::<f32>()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let o = self
+            .off_diagonal
+            .into_scalar_async::<f32>()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         Ok(Losses::new(d, o))
     }
 }
 
 impl Losses {
     fn new(diagonal: f32, off_diagonal: f32) -> Self {
-        Self { diagonal, off_diagonal, total: diagonal + off_diagonal }
+        Self {
+            diagonal,
+            off_diagonal,
+            total: diagonal + off_diagonal,
+        }
     }
 }
 
@@ -65,7 +82,15 @@ impl Trainer {
         let net = FlowMapNet::init(&config.model, &mut rng, &device);
         let ema = config.train.ema_decay.map(|_| net.valid());
         let optim = optimizer(&config);
-        Ok(Self { config, device, net, ema, optim, rng, step: 0 })
+        Ok(Self {
+            config,
+            device,
+            net,
+            ema,
+            optim,
+            rng,
+            step: 0,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -111,7 +136,10 @@ impl Trainer {
         self.net = self.optim.step(lr, self.net.clone(), grads);
         self.update_ema();
         self.step += 1;
-        StepLosses { diagonal: diagonal.detach(), off_diagonal: off_diagonal.detach() }
+        StepLosses {
+            diagonal: diagonal.detach(),
+            off_diagonal: off_diagonal.detach(),
+        }
     }
 
     /// ema <- d ema + (1 - d) w, with d warmed up as min(decay, (1 + k) / (10 + k)) so that

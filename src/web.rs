@@ -35,7 +35,12 @@ struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { backend: "auto".into(), cpu: "flex".into(), eval_samples: 20_000, sample_count: 4_000 }
+        Self {
+            backend: "auto".into(),
+            cpu: "flex".into(),
+            eval_samples: 20_000,
+            sample_count: 4_000,
+        }
     }
 }
 
@@ -100,9 +105,20 @@ impl Session {
                 (b, b.device(), format!("CPU ({})", b.name()))
             }
         };
-        let evaluator = Evaluator::new(config.train.dataset, options.eval_samples, config.train.seed);
+        let evaluator = Evaluator::new(
+            config.train.dataset,
+            options.eval_samples,
+            config.train.seed,
+        );
         let trainer = Trainer::new(config, &device).map_err(|e| JsError::new(&e))?;
-        Ok(Session { trainer, device, backend, note, evaluator, options })
+        Ok(Session {
+            trainer,
+            device,
+            backend,
+            note,
+            evaluator,
+            options,
+        })
     }
 
     /// "webgpu", "flex" or "ndarray".
@@ -118,6 +134,12 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn backend_note(&self) -> String {
         self.note.clone()
+    }
+
+    /// Floating-point operations of one optimizer step (matrix products), for GFLOP/s figures.
+    #[wasm_bindgen(getter)]
+    pub fn flops_per_step(&self) -> f64 {
+        crate::flops::step_flops(self.trainer.config())
     }
 
     /// Optimizer steps done so far.
@@ -143,9 +165,21 @@ impl Session {
         for _ in 0..count {
             last = Some(self.trainer.step());
         }
-        let lr = self.trainer.config().train.lr_at(self.trainer.steps_done() - 1);
-        let losses = last.expect("count >= 1").read_async().await.map_err(|e| JsError::new(&e))?;
-        to_js(&StepReport { losses, step: self.trainer.steps_done(), lr })
+        let lr = self
+            .trainer
+            .config()
+            .train
+            .lr_at(self.trainer.steps_done() - 1);
+        let losses = last
+            .expect("count >= 1")
+            .read_async()
+            .await
+            .map_err(|e| JsError::new(&e))?;
+        to_js(&StepReport {
+            losses,
+            step: self.trainer.steps_done(),
+            lr,
+        })
     }
 
     /// Points after `n_steps` jumps: a Float32Array of `count * 2` numbers (default count from
@@ -162,10 +196,20 @@ impl Session {
             None => self.options.sample_count,
             Some(c) => integer(c, "count", 1, MAX_POINTS)?,
         };
-        let base = crate::data::gaussian(&mut Rng::new(self.trainer.config().train.seed ^ 0xD15_A1A7), count);
-        let stages = trajectory(&self.trainer.sampling_net(), points_tensor(base, &self.device), n_steps);
-        let stages: Vec<Tensor<2>> =
-            if trajectory_too.unwrap_or(false) { stages } else { stages.into_iter().last().into_iter().collect() };
+        let base = crate::data::gaussian(
+            &mut Rng::new(self.trainer.config().train.seed ^ 0xD15_A1A7),
+            count,
+        );
+        let stages = trajectory(
+            &self.trainer.sampling_net(),
+            points_tensor(base, &self.device),
+            n_steps,
+        );
+        let stages: Vec<Tensor<2>> = if trajectory_too.unwrap_or(false) {
+            stages
+        } else {
+            stages.into_iter().last().into_iter().collect()
+        };
         let mut out = Vec::with_capacity(stages.len() * count * 2);
         for s in stages {
             out.extend(read(s).await?);
@@ -229,7 +273,8 @@ impl Session {
 /// Burn's wgpu device on the browser's WebGPU, or why not.
 async fn webgpu_device() -> Result<Device, String> {
     let global = js_sys::global();
-    let navigator = js_sys::Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator")?;
+    let navigator =
+        js_sys::Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator")?;
     let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
@@ -255,7 +300,9 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
 /// A whole number in lo..=hi from a JS number, or an error naming the argument.
 fn integer(v: f64, name: &str, lo: usize, hi: usize) -> Result<usize, JsError> {
     if !v.is_finite() || v.fract() != 0.0 || v < lo as f64 || v > hi as f64 {
-        return Err(JsError::new(&format!("{name} must be a whole number in {lo}..={hi}, got {v}")));
+        return Err(JsError::new(&format!(
+            "{name} must be a whole number in {lo}..={hi}, got {v}"
+        )));
     }
     Ok(v as usize)
 }
@@ -265,6 +312,11 @@ fn check_count(n: usize, name: &str) -> Result<(), JsError> {
 }
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>, JsError> {
-    let data = t.into_data_async().await.map_err(|e| JsError::new(&format!("device read failed: {e:?}")))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| JsError::new(&format!("{e:?}")))
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| JsError::new(&format!("device read failed: {e:?}")))?;
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| JsError::new(&format!("{e:?}")))
 }

@@ -19,7 +19,13 @@ struct Fixture {
 fn fixture() -> Fixture {
     let r = reference();
     let i = &r["inputs"];
-    Fixture { x0: matrix(&i["x0"]), x1: matrix(&i["x1"]), s: vector(&i["s"]), t: vector(&i["t"]), r }
+    Fixture {
+        x0: matrix(&i["x0"]),
+        x1: matrix(&i["x1"]),
+        s: vector(&i["s"]),
+        t: vector(&i["t"]),
+        r,
+    }
 }
 
 impl Fixture {
@@ -32,7 +38,10 @@ impl Fixture {
             .collect()
     }
     fn out(&self, key: &str) -> Vec<f64> {
-        matrix(&self.r["outputs"][key]).into_iter().flatten().collect()
+        matrix(&self.r["outputs"][key])
+            .into_iter()
+            .flatten()
+            .collect()
     }
     fn out_scalar(&self, key: &str) -> f64 {
         self.r["outputs"][key].as_f64().expect("a number")
@@ -44,7 +53,11 @@ fn velocity_flow_and_all_three_tangents_match_pytorch() {
     let f = fixture();
     let dev = cpu();
     let net = reference_net(&f.r, &dev);
-    let (xs, s, t) = (tensor2(&f.interp(&f.s), &dev), column(&f.s, &dev), column(&f.t, &dev));
+    let (xs, s, t) = (
+        tensor2(&f.interp(&f.s), &dev),
+        column(&f.s, &dev),
+        column(&f.t, &dev),
+    );
 
     let v = net.velocity(xs.clone(), s.clone(), t.clone());
     assert_close("v_st_Is", &host(v), &f.out("v_st_Is"), 1e-5, 1e-4);
@@ -55,18 +68,39 @@ fn velocity_flow_and_all_three_tangents_match_pytorch() {
     assert_close("dX_ds", &host(dxds), &f.out("dX_ds"), 1e-5, 1e-4);
     let v_ss = net.velocity(xs.clone(), s.clone(), s.clone());
     let (_, jv) = net.flow_dx(xs, s, t, v_ss);
-    assert_close("gradX_dot_v_ss", &host(jv), &f.out("gradX_dot_v_ss"), 1e-5, 1e-4);
+    assert_close(
+        "gradX_dot_v_ss",
+        &host(jv),
+        &f.out("gradX_dot_v_ss"),
+        1e-5,
+        1e-4,
+    );
 }
 
 /// Loss value and gradient w.r.t. the first layer's weight (PyTorch layout [out, in]).
-fn check_loss(name: &str, f: &Fixture, loss: burn::tensor::Tensor<1>, net: &flowmap::model::FlowMapNet) {
+fn check_loss(
+    name: &str,
+    f: &Fixture,
+    loss: burn::tensor::Tensor<1>,
+    net: &flowmap::model::FlowMapNet,
+) {
     let want = f.out_scalar(&format!("loss_{name}"));
     let grads = loss.backward();
     let got = scalar(loss);
-    assert!((got - want).abs() <= 1e-6 + 1e-4 * want.abs(), "loss_{name}: got {got}, want {want}");
-    let g = net.layers[0].weight.val().grad(&grads).expect("first layer gets a gradient");
+    assert!(
+        (got - want).abs() <= 1e-6 + 1e-4 * want.abs(),
+        "loss_{name}: got {got}, want {want}"
+    );
+    let g = net.layers[0]
+        .weight
+        .val()
+        .grad(&grads)
+        .expect("first layer gets a gradient");
     let g = host(g.transpose()); // Burn [in, out] -> PyTorch [out, in]
-    let want_g: Vec<f64> = matrix(&f.r["outputs"][format!("grad_W0_{name}")]).into_iter().flatten().collect();
+    let want_g: Vec<f64> = matrix(&f.r["outputs"][format!("grad_W0_{name}")])
+        .into_iter()
+        .flatten()
+        .collect();
     let scale = want_g.iter().fold(0f64, |m, x| m.max(x.abs()));
     assert_close(&format!("grad_W0_{name}"), &g, &want_g, 1e-4 * scale, 1e-3);
 }
@@ -78,12 +112,24 @@ fn losses_and_their_gradients_match_pytorch() {
     for name in ["diag", "lsd", "psd_mid", "esd"] {
         let net = reference_net(&f.r, &dev);
         let teacher = net.valid();
-        let (xs, s, t) = (tensor2(&f.interp(&f.s), &dev), column(&f.s, &dev), column(&f.t, &dev));
+        let (xs, s, t) = (
+            tensor2(&f.interp(&f.s), &dev),
+            column(&f.s, &dev),
+            column(&f.t, &dev),
+        );
         let loss = match name {
             "diag" => {
                 let target: Vec<Vec<f64>> =
-                    f.x0.iter().zip(&f.x1).map(|(a, b)| vec![b[0] - a[0], b[1] - a[1]]).collect();
-                diagonal_loss(&net, tensor2(&f.interp(&f.t), &dev), t, tensor2(&target, &dev))
+                    f.x0.iter()
+                        .zip(&f.x1)
+                        .map(|(a, b)| vec![b[0] - a[0], b[1] - a[1]])
+                        .collect();
+                diagonal_loss(
+                    &net,
+                    tensor2(&f.interp(&f.t), &dev),
+                    t,
+                    tensor2(&target, &dev),
+                )
             }
             "lsd" => lsd_loss(&net, &teacher, xs, s, t),
             "psd_mid" => {

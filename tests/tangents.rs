@@ -23,7 +23,9 @@ struct Inputs {
 fn inputs(seed: u64) -> Inputs {
     let mut r = Rng::new(seed);
     let mut u = |lo: f64, hi: f64, n: usize| -> Vec<f32> {
-        (0..n).map(|_| (lo + (hi - lo) * r.uniform()) as f32).collect()
+        (0..n)
+            .map(|_| (lo + (hi - lo) * r.uniform()) as f32)
+            .collect()
     };
     let x = u(-3.0, 3.0, 2 * B);
     let s = u(0.05, 0.45, B);
@@ -33,7 +35,14 @@ fn inputs(seed: u64) -> Inputs {
 }
 
 fn net(device: &Device) -> FlowMapNet {
-    FlowMapNet::init(&ModelConfig { width: 32, depth: 3 }, &mut Rng::new(11), device)
+    FlowMapNet::init(
+        &ModelConfig {
+            width: 32,
+            depth: 3,
+        },
+        &mut Rng::new(11),
+        device,
+    )
 }
 
 fn t2(v: &[f32], cols: usize, d: &Device) -> Tensor<2> {
@@ -45,16 +54,26 @@ fn shift(v: &[f32], by: &[f32], h: f64) -> Vec<f32> {
 }
 
 fn flow(net: &FlowMapNet, x: &[f32], s: &[f32], t: &[f32], d: &Device) -> Vec<f64> {
-    host(net.flow(t2(x, 2, d), t2(s, 1, d), t2(t, 1, d))).into_iter().map(f64::from).collect()
+    host(net.flow(t2(x, 2, d), t2(s, 1, d), t2(t, 1, d)))
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn central(plus: Vec<f64>, minus: Vec<f64>) -> Vec<f64> {
-    plus.iter().zip(&minus).map(|(p, m)| (p - m) / (2.0 * H)).collect()
+    plus.iter()
+        .zip(&minus)
+        .map(|(p, m)| (p - m) / (2.0 * H))
+        .collect()
 }
 
 /// ||got - want|| / ||want||.
 fn rel_err(got: &[f32], want: &[f64]) -> f64 {
-    let num: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum();
+    let num: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).powi(2))
+        .sum();
     let den: f64 = want.iter().map(|w| w * w).sum();
     (num / den).sqrt()
 }
@@ -89,7 +108,12 @@ fn space_tangent_matches_central_differences() {
     let d = cpu();
     let net = net(&d);
     let i = inputs(2);
-    let (x, s, t, w) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d), t2(&i.w, 2, &d));
+    let (x, s, t, w) = (
+        t2(&i.x, 2, &d),
+        t2(&i.s, 1, &d),
+        t2(&i.t, 1, &d),
+        t2(&i.w, 2, &d),
+    );
     let (_, jw) = net.flow_dx(x, s, t, w);
     let fd = central(
         flow(&net, &shift(&i.x, &i.w, H), &i.s, &i.t, &d),

@@ -15,7 +15,10 @@ use flowmap::trainer::Trainer;
 
 fn small(method: Method) -> Config {
     Config {
-        model: ModelConfig { width: 32, depth: 2 },
+        model: ModelConfig {
+            width: 32,
+            depth: 2,
+        },
         train: TrainConfig {
             method,
             batch_size: 256,
@@ -40,24 +43,56 @@ fn first_layer_grad(loss: Tensor<1>, net: &FlowMapNet) -> Vec<f32> {
 fn lsd_gradient_flows_only_through_the_student() {
     let dev = cpu().autodiff();
     let mut rng = Rng::new(5);
-    let net = FlowMapNet::init(&ModelConfig { width: 16, depth: 2 }, &mut rng, &dev);
+    let net = FlowMapNet::init(
+        &ModelConfig {
+            width: 16,
+            depth: 2,
+        },
+        &mut rng,
+        &dev,
+    );
     let b = HostBatch::draw(&small(Method::Lsd).train, &mut rng).to_device(&dev);
 
-    let g_loss = first_layer_grad(lsd_loss(&net, &net.valid(), b.off_x.clone(), b.off_s.clone(), b.off_t.clone()), &net);
+    let g_loss = first_layer_grad(
+        lsd_loss(
+            &net,
+            &net.valid(),
+            b.off_x.clone(),
+            b.off_s.clone(),
+            b.off_t.clone(),
+        ),
+        &net,
+    );
 
-    let (x_st, _) = net.valid().flow_dt(b.off_x.clone().without_autodiff(), b.off_s.clone().without_autodiff(), b.off_t.clone().without_autodiff());
+    let (x_st, _) = net.valid().flow_dt(
+        b.off_x.clone().without_autodiff(),
+        b.off_s.clone().without_autodiff(),
+        b.off_t.clone().without_autodiff(),
+    );
     let tt = b.off_t.clone().without_autodiff();
-    let frozen = Tensor::<2>::from_data(net.valid().velocity(x_st, tt.clone(), tt).into_data(), &dev);
+    let frozen =
+        Tensor::<2>::from_data(net.valid().velocity(x_st, tt.clone(), tt).into_data(), &dev);
     let (_, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
     let g_frozen = first_layer_grad(mse(dxdt, frozen), &net);
-    let diff: f32 = g_loss.iter().zip(&g_frozen).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(diff < 1e-6, "LSD gradient leaks through the teacher: max diff {diff}");
+    let diff: f32 = g_loss
+        .iter()
+        .zip(&g_frozen)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        diff < 1e-6,
+        "LSD gradient leaks through the teacher: max diff {diff}"
+    );
 
     // Teacher with autodiff: gradients now also flow through v_{t,t}(X_{s,t}).
     let (x_st, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
     let leaky = mse(dxdt, net.velocity(x_st, b.off_t.clone(), b.off_t));
     let g_leaky = first_layer_grad(leaky, &net);
-    let diff: f32 = g_loss.iter().zip(&g_leaky).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let diff: f32 = g_loss
+        .iter()
+        .zip(&g_leaky)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(diff > 1e-6, "a leaky teacher must change the gradient");
 }
 
@@ -66,16 +101,45 @@ fn lsd_gradient_flows_only_through_the_student() {
 fn psd_gradient_flows_only_through_the_one_jump() {
     let dev = cpu().autodiff();
     let mut rng = Rng::new(6);
-    let net = FlowMapNet::init(&ModelConfig { width: 16, depth: 2 }, &mut rng, &dev);
+    let net = FlowMapNet::init(
+        &ModelConfig {
+            width: 16,
+            depth: 2,
+        },
+        &mut rng,
+        &dev,
+    );
     let b = HostBatch::draw(&small(Method::PsdMid).train, &mut rng).to_device(&dev);
-    let g = first_layer_grad(psd_loss(&net, &net.valid(), b.off_x.clone(), b.off_s.clone(), b.off_u.clone(), b.off_t.clone()), &net);
+    let g = first_layer_grad(
+        psd_loss(
+            &net,
+            &net.valid(),
+            b.off_x.clone(),
+            b.off_s.clone(),
+            b.off_u.clone(),
+            b.off_t.clone(),
+        ),
+        &net,
+    );
     let teacher = net.valid();
-    let (x, s, u, t) = (b.off_x.clone().without_autodiff(), b.off_s.clone().without_autodiff(), b.off_u.clone().without_autodiff(), b.off_t.clone().without_autodiff());
+    let (x, s, u, t) = (
+        b.off_x.clone().without_autodiff(),
+        b.off_s.clone().without_autodiff(),
+        b.off_u.clone().without_autodiff(),
+        b.off_t.clone().without_autodiff(),
+    );
     let two = teacher.flow(teacher.flow(x, s, u.clone()), u, t);
     let frozen = Tensor::<2>::from_data(two.into_data(), &dev);
     let g_frozen = first_layer_grad(mse(net.flow(b.off_x, b.off_s, b.off_t), frozen), &net);
-    let diff: f32 = g.iter().zip(&g_frozen).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(diff < 1e-6, "PSD gradient leaks through the teacher: max diff {diff}");
+    let diff: f32 = g
+        .iter()
+        .zip(&g_frozen)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        diff < 1e-6,
+        "PSD gradient leaks through the teacher: max diff {diff}"
+    );
 }
 
 #[test]
@@ -103,7 +167,11 @@ fn a_few_hundred_steps_lower_the_loss_for_every_method() {
             tr.step();
         }
         let last = mean(&mut tr, 20);
-        assert!(last.is_finite() && last < 0.9 * first, "{}: loss {first} -> {last}", method.name());
+        assert!(
+            last.is_finite() && last < 0.9 * first,
+            "{}: loss {first} -> {last}",
+            method.name()
+        );
     }
 }
 
@@ -118,7 +186,11 @@ fn checkpoint_round_trip_is_bit_exact() {
     assert_eq!(decode(&bytes).unwrap(), ck);
     let mut other = Trainer::new(small(Method::PsdMid), &cpu()).unwrap();
     other.load(&bytes).unwrap();
-    assert_eq!(other.checkpoint(), ck, "loaded weights must equal the saved ones bit for bit");
+    assert_eq!(
+        other.checkpoint(),
+        ck,
+        "loaded weights must equal the saved ones bit for bit"
+    );
     assert_eq!(other.steps_done(), 3);
 }
 
@@ -139,13 +211,26 @@ fn corrupt_or_mismatched_checkpoints_are_refused_and_change_nothing() {
     for (bytes, want) in cases {
         let err = tr.load(&bytes).unwrap_err();
         assert!(err.contains(want), "error '{err}' should mention '{want}'");
-        assert_eq!(tr.checkpoint(), before, "a failed load must leave the model untouched");
+        assert_eq!(
+            tr.checkpoint(),
+            before,
+            "a failed load must leave the model untouched"
+        );
     }
-    let bigger = Checkpoint { model: ModelConfig { width: 64, depth: 2 }, ..before.clone() };
+    let bigger = Checkpoint {
+        model: ModelConfig {
+            width: 64,
+            depth: 2,
+        },
+        ..before.clone()
+    };
     let wide = FlowMapNet::init(&bigger.model, &mut Rng::new(1), &cpu());
     let wide = Checkpoint::from_net(&bigger.model, 0, &wide).encode();
     let err = tr.load(&wide).unwrap_err();
-    assert!(err.contains("2x64"), "mismatch error names the shapes: {err}");
+    assert!(
+        err.contains("2x64"),
+        "mismatch error names the shapes: {err}"
+    );
     assert_eq!(tr.checkpoint(), before);
     // The trainer still trains after refused loads.
     assert!(tr.step().read().total.is_finite());

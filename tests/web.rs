@@ -17,24 +17,37 @@ fn js(json: &str) -> JsValue {
 
 /// A small, fast recipe on a CPU backend.
 fn small_config() -> JsValue {
-    js(r#"{"model":{"width":32,"depth":2},"train":{"batch_size":256,"lr":0.003,"steps":200,"warmup_steps":10,"seed":3}}"#)
+    js(
+        r#"{"model":{"width":32,"depth":2},"train":{"batch_size":256,"lr":0.003,"steps":200,"warmup_steps":10,"seed":3}}"#,
+    )
 }
 
 fn cpu_options(backend: &str) -> JsValue {
-    js(&format!(r#"{{"backend":"{backend}","eval_samples":4000,"sample_count":500}}"#))
+    js(&format!(
+        r#"{{"backend":"{backend}","eval_samples":4000,"sample_count":500}}"#
+    ))
 }
 
 async fn session(backend: &str) -> Session {
-    Session::create(small_config(), cpu_options(backend)).await.map_err(JsValue::from).expect("session starts")
+    Session::create(small_config(), cpu_options(backend))
+        .await
+        .map_err(JsValue::from)
+        .expect("session starts")
 }
 
 fn num(obj: &JsValue, key: &str) -> f64 {
-    Reflect::get(obj, &key.into()).expect("field").as_f64().expect("a number")
+    Reflect::get(obj, &key.into())
+        .expect("field")
+        .as_f64()
+        .expect("a number")
 }
 
 fn message(err: JsError) -> String {
     let v = JsValue::from(err);
-    Reflect::get(&v, &"message".into()).unwrap().as_string().unwrap_or_default()
+    Reflect::get(&v, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_default()
 }
 
 fn all_finite(a: &Float32Array) -> bool {
@@ -44,24 +57,55 @@ fn all_finite(a: &Float32Array) -> bool {
 async fn trains_samples_and_scores(backend: &str) {
     let mut s = session(backend).await;
     assert_eq!(s.backend(), backend);
-    let first = num(&s.train_step(Some(5.0)).await.map_err(JsValue::from).unwrap(), "total");
+    let first = num(
+        &s.train_step(Some(5.0))
+            .await
+            .map_err(JsValue::from)
+            .unwrap(),
+        "total",
+    );
     for _ in 0..8 {
-        s.train_step(Some(5.0)).await.map_err(JsValue::from).unwrap();
+        s.train_step(Some(5.0))
+            .await
+            .map_err(JsValue::from)
+            .unwrap();
     }
-    let report = s.train_step(Some(5.0)).await.map_err(JsValue::from).unwrap();
+    let report = s
+        .train_step(Some(5.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
     let last = num(&report, "total");
     assert_eq!(num(&report, "step") as usize, 50);
-    assert!(last < first, "{backend}: loss did not fall over 50 steps: {first} -> {last}");
+    assert!(
+        last < first,
+        "{backend}: loss did not fall over 50 steps: {first} -> {last}"
+    );
 
-    let pts = s.sample(4.0, Some(300.0), None).await.map_err(JsValue::from).unwrap();
+    let pts = s
+        .sample(4.0, Some(300.0), None)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
     assert_eq!(pts.length(), 600);
     assert!(all_finite(&pts));
-    let traj = s.sample(4.0, Some(10.0), Some(true)).await.map_err(JsValue::from).unwrap();
-    assert_eq!(traj.length(), 5 * 10 * 2, "trajectory: N + 1 stages of n points");
+    let traj = s
+        .sample(4.0, Some(10.0), Some(true))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!(
+        traj.length(),
+        5 * 10 * 2,
+        "trajectory: N + 1 stages of n points"
+    );
 
     let kl = s.kl(Some(2.0)).await.map_err(JsValue::from).unwrap();
     let (k, floor) = (num(&kl, "kl"), num(&kl, "noise_floor"));
-    assert!(k.is_finite() && k >= 0.0 && floor.is_finite() && floor >= 0.0, "kl {k} floor {floor}");
+    assert!(
+        k.is_finite() && k >= 0.0 && floor.is_finite() && floor >= 0.0,
+        "kl {k} floor {floor}"
+    );
     let table = s.kl_table().await.map_err(JsValue::from).unwrap();
     assert_eq!(js_sys::Array::from(&table).length(), 5);
 }
@@ -79,29 +123,51 @@ async fn flex_session_trains_samples_and_scores() {
 #[wasm_bindgen_test]
 async fn bad_input_throws_and_changes_nothing() {
     let mut s = session("ndarray").await;
-    s.train_step(Some(3.0)).await.map_err(JsValue::from).unwrap();
+    s.train_step(Some(3.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
     let before = s.save().await.map_err(JsValue::from).unwrap().to_vec();
 
     for n in [0.0, -1.0, f64::NAN, 1e9, 2.5, f64::INFINITY] {
-        let err = s.sample(n, None, None).await.err().expect("bad n_steps must throw");
+        let err = s
+            .sample(n, None, None)
+            .await
+            .err()
+            .expect("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "sample({n})");
         let err = s.kl(Some(n)).await.err().expect("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "kl({n})");
     }
     for c in [0.0, -3.0, f64::NAN, 1e12] {
-        let err = s.train_step(Some(c)).await.err().expect("bad count must throw");
+        let err = s
+            .train_step(Some(c))
+            .await
+            .err()
+            .expect("bad count must throw");
         assert!(message(err).contains("count"), "train_step({c})");
-        let err = s.sample(1.0, Some(c), None).await.err().expect("bad count must throw");
+        let err = s
+            .sample(1.0, Some(c), None)
+            .await
+            .err()
+            .expect("bad count must throw");
         assert!(message(err).contains("count"));
     }
-    let err = s.load(b"not a checkpoint").err().expect("garbage must not load");
+    let err = s
+        .load(b"not a checkpoint")
+        .err()
+        .expect("garbage must not load");
     assert!(message(err).contains("not a flow-map checkpoint"));
     let mut flipped = before.clone();
     flipped[30] ^= 1;
     assert!(message(s.load(&flipped).err().unwrap()).contains("corrupt"));
 
     assert_eq!(s.steps(), 3, "no step ran");
-    assert_eq!(s.save().await.map_err(JsValue::from).unwrap().to_vec(), before, "model unchanged");
+    assert_eq!(
+        s.save().await.map_err(JsValue::from).unwrap().to_vec(),
+        before,
+        "model unchanged"
+    );
     // Still usable.
     s.train_step(None).await.map_err(JsValue::from).unwrap();
     assert_eq!(s.steps(), 4);
@@ -118,30 +184,67 @@ async fn malformed_configs_are_rejected_with_messages() {
         (r#""just a string""#, "invalid config"),
     ];
     for (json, want) in cases {
-        let err = Session::create(js(json), cpu_options("ndarray")).await.err().expect("must reject");
+        let err = Session::create(js(json), cpu_options("ndarray"))
+            .await
+            .err()
+            .expect("must reject");
         let m = message(err);
         assert!(m.contains(want), "{json}: '{m}' should mention '{want}'");
     }
-    let err = Session::create(small_config(), js(r#"{"backend":"tpu"}"#)).await.err().unwrap();
+    let err = Session::create(small_config(), js(r#"{"backend":"tpu"}"#))
+        .await
+        .err()
+        .unwrap();
     assert!(message(err).contains("unknown backend"));
 }
 
 #[wasm_bindgen_test]
 async fn weights_round_trip_through_bytes() {
     let mut s = session("ndarray").await;
-    s.train_step(Some(5.0)).await.map_err(JsValue::from).unwrap();
-    let saved: Uint8Array = s.save().await.map_err(JsValue::from).unwrap();
-    let pts = s.sample(2.0, Some(50.0), None).await.map_err(JsValue::from).unwrap().to_vec();
-    s.train_step(Some(5.0)).await.map_err(JsValue::from).unwrap();
-    assert_ne!(s.sample(2.0, Some(50.0), None).await.map_err(JsValue::from).unwrap().to_vec(), pts);
-    s.load(&saved.to_vec()).map_err(JsValue::from).unwrap();
-    assert_eq!(s.save().await.map_err(JsValue::from).unwrap().to_vec(), saved.to_vec());
-    assert_eq!(s.sample(2.0, Some(50.0), None).await.map_err(JsValue::from).unwrap().to_vec(), pts);
-
-    let mut other = Session::create(js(r#"{"model":{"width":16,"depth":2}}"#), cpu_options("ndarray"))
+    s.train_step(Some(5.0))
         .await
         .map_err(JsValue::from)
         .unwrap();
+    let saved: Uint8Array = s.save().await.map_err(JsValue::from).unwrap();
+    let pts = s
+        .sample(2.0, Some(50.0), None)
+        .await
+        .map_err(JsValue::from)
+        .unwrap()
+        .to_vec();
+    s.train_step(Some(5.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_ne!(
+        s.sample(2.0, Some(50.0), None)
+            .await
+            .map_err(JsValue::from)
+            .unwrap()
+            .to_vec(),
+        pts
+    );
+    s.load(&saved.to_vec()).map_err(JsValue::from).unwrap();
+    assert_eq!(
+        s.save().await.map_err(JsValue::from).unwrap().to_vec(),
+        saved.to_vec()
+    );
+    assert_eq!(
+        s.sample(2.0, Some(50.0), None)
+            .await
+            .map_err(JsValue::from)
+            .unwrap()
+            .to_vec(),
+        pts
+    );
+
+    let mut other = Session::create(
+        js(r#"{"model":{"width":16,"depth":2}}"#),
+        cpu_options("ndarray"),
+    )
+    .await
+    .map_err(JsValue::from)
+    .unwrap();
     assert!(message(other.load(&saved.to_vec()).err().unwrap()).contains("2x32"));
 }
 
@@ -150,11 +253,22 @@ async fn weights_round_trip_through_bytes() {
 async fn webgpu_session_runs_the_same_api() {
     let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16,"steps":10}}"#);
     let options = js(r#"{"backend":"webgpu","eval_samples":64,"sample_count":32}"#);
-    let mut s = Session::create(config, options).await.map_err(JsValue::from).expect("WebGPU session");
+    let mut s = Session::create(config, options)
+        .await
+        .map_err(JsValue::from)
+        .expect("WebGPU session");
     assert_eq!(s.backend(), "webgpu");
-    let r = s.train_step(Some(2.0)).await.map_err(JsValue::from).unwrap();
+    let r = s
+        .train_step(Some(2.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
     assert!(num(&r, "total").is_finite());
-    let pts = s.sample(2.0, None, None).await.map_err(JsValue::from).unwrap();
+    let pts = s
+        .sample(2.0, None, None)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
     assert_eq!(pts.length(), 64);
     assert!(all_finite(&pts));
     let kl = s.kl(None).await.map_err(JsValue::from).unwrap();

@@ -14,6 +14,7 @@ use std::time::Instant;
 const USAGE: &str = "usage:
   flowmap train [options]            train, then print the KL table
   flowmap eval --load FILE [options] print the KL table of a saved model
+  flowmap bench [--steps N] [--backend B]  ms/step and GFLOP/s, seed and browser sizes
 
 options:
   --method lsd|psd-mid|psd-uniform|esd   (default lsd)
@@ -47,7 +48,7 @@ struct Args {
 fn parse(argv: Vec<String>) -> Result<Args, String> {
     let mut it = argv.into_iter();
     let command = it.next().ok_or("missing command")?;
-    if command != "train" && command != "eval" {
+    if !["train", "eval", "bench"].contains(&command.as_str()) {
         return Err(format!("unknown command '{command}'"));
     }
     let mut a = Args {
@@ -105,19 +106,29 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+    v.parse()
+        .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
 }
 
 fn optional(flag: &str, v: &str) -> Result<Option<f64>, String> {
-    if v == "none" { Ok(None) } else { num(flag, v).map(Some) }
+    if v == "none" {
+        Ok(None)
+    } else {
+        num(flag, v).map(Some)
+    }
 }
 
 fn run(mut a: Args) -> Result<(), String> {
     let device = a.backend.device();
+    if a.command == "bench" {
+        return bench(&a, &device);
+    }
     if let Some(path) = &a.load {
         let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
         // The network's shape comes from the checkpoint.
-        a.config.model = flowmap::checkpoint::decode(&bytes).map_err(|e| format!("{path}: {e}"))?.model;
+        a.config.model = flowmap::checkpoint::decode(&bytes)
+            .map_err(|e| format!("{path}: {e}"))?
+            .model;
     }
     let mut trainer = Trainer::new(a.config.clone(), &device)?;
     if let Some(path) = &a.load {
@@ -161,9 +172,15 @@ fn run(mut a: Args) -> Result<(), String> {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        println!("trained {} steps in {:.1} s ({:.1} ms/step)", t.steps, secs, 1e3 * secs / t.steps as f64);
+        println!(
+            "trained {} steps in {:.1} s ({:.1} ms/step)",
+            t.steps,
+            secs,
+            1e3 * secs / t.steps as f64
+        );
         if let Some(path) = &a.save {
-            std::fs::write(path, trainer.checkpoint().encode()).map_err(|e| format!("{path}: {e}"))?;
+            std::fs::write(path, trainer.checkpoint().encode())
+                .map_err(|e| format!("{path}: {e}"))?;
             println!("saved {path}");
         }
     }
@@ -175,14 +192,65 @@ fn run(mut a: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The network and batch the browser app uses by default (www/main.js).
+const BROWSER_SIZE: (usize, usize, usize) = (128, 3, 512);
+
+/// ms/step and GFLOP/s for LSD and PSD at the seed's size and the browser's default size.
+fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {
+    let steps = if a.config.train.steps == Config::default().train.steps {
+        20
+    } else {
+        a.config.train.steps
+    };
+    println!(
+        "backend {}, {steps} timed steps after 3 warm-up steps",
+        a.backend.name()
+    );
+    println!("| method  | size          | batch | ms/step | GFLOP/step | GFLOP/s |");
+    println!("|---------|---------------|-------|---------|------------|---------|");
+    for (label, (width, depth, batch)) in [("seed", (256, 4, 2048)), ("browser", BROWSER_SIZE)] {
+        for method in [Method::Lsd, Method::PsdMid] {
+            let mut c = Config::default();
+            c.model.width = width;
+            c.model.depth = depth;
+            c.train.batch_size = batch;
+            c.train.method = method;
+            let mut tr = Trainer::new(c.clone(), device)?;
+            for _ in 0..3 {
+                tr.step().read();
+            }
+            let start = Instant::now();
+            let mut last = None;
+            for _ in 0..steps {
+                last = Some(tr.step());
+            }
+            last.expect("steps >= 1").read(); // waits for the device
+            let ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
+            let gflop = flowmap::flops::step_flops(&c) / 1e9;
+            println!(
+                "| {:<7} | {label:<7} {depth}x{width:<3} | {batch:>5} | {ms:>7.1} | {gflop:>10.3} | {:>7.1} |",
+                method.name(),
+                gflop / (ms / 1e3)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn print_table(method: Method, table: &KlTable) {
-    println!("\nKL(p_true || q_model), 60x60 bins on [-2.5,2.5]^2, {} samples", table.samples);
+    println!(
+        "\nKL(p_true || q_model), 60x60 bins on [-2.5,2.5]^2, {} samples",
+        table.samples
+    );
     let head: String = table.steps.iter().map(|n| format!(" | N={n:<5}")).collect();
     println!("| method      {head} |");
     println!("|-------------{} |", " | -------".repeat(table.steps.len()));
     let row: String = table.kl.iter().map(|k| format!(" | {k:<7.3}")).collect();
     println!("| {:<11} {row} |", method.name());
-    println!("noise floor (two true sample sets): {:.4}", table.noise_floor);
+    println!(
+        "noise floor (two true sample sets): {:.4}",
+        table.noise_floor
+    );
 }
 
 fn main() -> ExitCode {

@@ -7,7 +7,12 @@ use crate::model::FlowMapNet;
 use burn::tensor::Tensor;
 
 /// `x_t`: [B, 2] points I_t, `t`: [B, 1], `target`: [B, 2] = x1 - x0; returns [1].
-pub fn diagonal_loss(net: &FlowMapNet, x_t: Tensor<2>, t: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+pub fn diagonal_loss(
+    net: &FlowMapNet,
+    x_t: Tensor<2>,
+    t: Tensor<2>,
+    target: Tensor<2>,
+) -> Tensor<1> {
     let v = net.velocity(x_t, t.clone(), t); // [B, 2]
     mse(v, target)
 }

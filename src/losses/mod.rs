@@ -15,7 +15,11 @@ use burn::tensor::Tensor;
 /// Stop-gradient: `x` as a constant in the autodiff context of `like`.
 pub fn sg(x: Tensor<2>, like: &Tensor<2>) -> Tensor<2> {
     let x = x.detach();
-    if like.is_autodiff() { x.autodiff() } else { x.without_autodiff() }
+    if like.is_autodiff() {
+        x.autodiff()
+    } else {
+        x.without_autodiff()
+    }
 }
 
 /// A tensor as input to the teacher (no autodiff).

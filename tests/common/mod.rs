@@ -19,12 +19,22 @@ pub fn matrix(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
         .expect("a matrix")
         .iter()
-        .map(|r| r.as_array().expect("a row").iter().map(|x| x.as_f64().expect("a number")).collect())
+        .map(|r| {
+            r.as_array()
+                .expect("a row")
+                .iter()
+                .map(|x| x.as_f64().expect("a number"))
+                .collect()
+        })
         .collect()
 }
 
 pub fn vector(v: &Value) -> Vec<f64> {
-    v.as_array().expect("a vector").iter().map(|x| x.as_f64().expect("a number")).collect()
+    v.as_array()
+        .expect("a vector")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
 }
 
 /// The reference network: PyTorch's [out, in] weights transposed into Burn's [in, out].
@@ -63,7 +73,10 @@ pub fn column(v: &[f64], device: &Device) -> Tensor<2> {
 }
 
 pub fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
 }
 
 pub fn scalar(t: Tensor<1>) -> f64 {
@@ -75,6 +88,9 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
     assert_eq!(got.len(), want.len(), "{name}: length");
     for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g as f64 - w).abs();
-        assert!(err <= atol + rtol * w.abs(), "{name}[{k}]: got {g}, want {w} (err {err:.3e})");
+        assert!(
+            err <= atol + rtol * w.abs(),
+            "{name}[{k}]: got {g}, want {w} (err {err:.3e})"
+        );
     }
 }

@@ -4,39 +4,16 @@
 //
 //   node tests/e2e/page.mjs            (after `trunk build --release`)
 //   E2E_TRAIN_SECONDS=60 node tests/e2e/page.mjs
-import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
-import { readFile, mkdir } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { serve, launch } from './harness.mjs';
 
-const DIST = new URL('../../dist/', import.meta.url).pathname;
-const SUBPATH = '/flowmap-demo/';
 const TRAIN_SECONDS = Number(process.env.E2E_TRAIN_SECONDS || 25);
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.fmap': 'application/octet-stream' };
-
-function serve() {
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url, 'http://x');
-    if (!url.pathname.startsWith(SUBPATH)) { res.writeHead(404).end('outside the subpath'); return; }
-    let rel = normalize(url.pathname.slice(SUBPATH.length)).replace(/^(\.\.[/\\])+/, '');
-    if (rel === '' || rel === '.' || rel.endsWith('/')) rel = join(rel, 'index.html');
-    try {
-      const body = await readFile(join(DIST, rel));
-      res.writeHead(200, { 'content-type': TYPES[extname(rel)] || 'application/octet-stream' }).end(body);
-    } catch { res.writeHead(404).end('not found'); }
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
-}
 
 function fail(msg) { console.error(`e2e FAILED: ${msg}`); process.exitCode = 1; }
 
-const server = await serve();
-const base = `http://127.0.0.1:${server.address().port}${SUBPATH}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { server, base } = await serve();
+// Without --enable-unsafe-webgpu headless Chromium has no WebGPU: this also tests the CPU fallback.
+const browser = await launch();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });

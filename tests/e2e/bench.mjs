@@ -1,0 +1,36 @@
+// The in-tab benchmark (www/bench.html) in headless Chromium; prints a table.
+//   node tests/e2e/bench.mjs speed [flex ndarray]
+//   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
+import { serve, launch } from './harness.mjs';
+
+const mode = process.argv[2] || 'speed';
+const backends = process.argv.slice(3).length ? process.argv.slice(3) : ['flex', 'ndarray'];
+const { server, base } = await serve();
+const browser = await launch();
+try {
+  for (const backend of backends) {
+    const page = await browser.newPage();
+    page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
+    await page.goto(`${base}bench.html?mode=${mode}&backend=${backend}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 900_000, polling: 1000 });
+    const r = await page.evaluate(() => window.benchResult);
+    if (r.error) throw new Error(r.error);
+    if (mode === 'speed') {
+      console.log(`\nheadless Chromium, wasm (simd128), backend ${backend}`);
+      console.log('| method  | size          | batch | ms/step | GFLOP/step | GFLOP/s |');
+      console.log('|---------|---------------|-------|---------|------------|---------|');
+      for (const x of r.result) {
+        console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(13)} | ${String(x.batch).padStart(5)} | ${x.ms.toFixed(1).padStart(7)} | ${x.gflop.toFixed(3).padStart(10)} | ${x.gflops.toFixed(1).padStart(7)} |`);
+      }
+    } else {
+      console.log(`\nheadless Chromium, backend ${backend}, browser default recipe, KL with 100k samples (noise floor ${r.result.noise_floor.toFixed(3)})`);
+      console.log('| training time | steps | KL(N=1) | KL(N=4) |');
+      console.log('|---------------|-------|---------|---------|');
+      for (const x of r.result.rows) console.log(`| ${String(x.seconds).padStart(11)} s | ${String(x.steps).padStart(5)} | ${x.kl1.toFixed(3).padStart(7)} | ${x.kl4.toFixed(3).padStart(7)} |`);
+    }
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  server.close();
+}

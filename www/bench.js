@@ -1,0 +1,72 @@
+// In-tab benchmarks, run on the page thread (nothing to draw here):
+//   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the seed's and the
+//                                 browser's default size
+//   ?mode=quality&backend=flex&seconds=120&every=15
+//                                 train the browser's default LSD recipe; KL(N=1), KL(N=4) with
+//                                 100k samples every `every` seconds of training time
+import init, { Session } from './flowmap.js';
+
+const out = document.getElementById('out');
+const params = new URLSearchParams(location.search);
+const backend = params.get('backend') || 'flex';
+const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
+
+// The browser's default recipe: keep in sync with www/main.js.
+export const BROWSER = { model: { width: 128, depth: 3 }, train: { batch_size: 512, lr: 0.002, steps: 4000, warmup_steps: 100 } };
+const SEED = { model: { width: 256, depth: 4 }, train: { batch_size: 2048 } };
+
+function withMethod(cfg, method) {
+  return { model: { ...cfg.model }, train: { ...cfg.train, method } };
+}
+
+async function speed() {
+  const rows = [];
+  const steps = Number(params.get('steps') || 10);
+  for (const [label, cfg] of [['seed', SEED], ['browser', BROWSER]]) {
+    for (const method of ['lsd', 'psd-mid']) {
+      const s = await Session.create(withMethod(cfg, method), { backend, eval_samples: 1000 });
+      await s.train_step(2); // warm-up
+      const t0 = performance.now();
+      await s.train_step(steps);
+      const ms = (performance.now() - t0) / steps;
+      const gflop = s.flops_per_step / 1e9;
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, ms, gflop, gflops: gflop / (ms / 1e3), backend: s.backend });
+      log(`${method} ${label}: ${ms.toFixed(1)} ms/step, ${(gflop / (ms / 1e3)).toFixed(1)} GFLOP/s`);
+      s.free();
+    }
+  }
+  return rows;
+}
+
+async function quality() {
+  const seconds = Number(params.get('seconds') || 120);
+  const every = Number(params.get('every') || 15);
+  const s = await Session.create(withMethod(BROWSER, params.get('method') || 'lsd'), { backend, eval_samples: 100000 });
+  const rows = [];
+  let trained = 0; // seconds spent training, evaluation excluded
+  let next = every;
+  while (trained < seconds) {
+    const t0 = performance.now();
+    const r = await s.train_step(5);
+    trained += (performance.now() - t0) / 1000;
+    if (trained >= next || trained >= seconds) {
+      const kl1 = (await s.kl(1)).kl;
+      const kl4 = (await s.kl(4)).kl;
+      rows.push({ seconds: Math.round(trained), steps: r.step, kl1, kl4 });
+      log(`${trained.toFixed(0)} s, ${r.step} steps: KL(N=1) ${kl1.toFixed(3)}, KL(N=4) ${kl4.toFixed(3)}`);
+      next += every;
+    }
+  }
+  rows.noise_floor = (await s.kl(1)).noise_floor;
+  return { rows, noise_floor: rows.noise_floor, backend: s.backend };
+}
+
+try {
+  await init();
+  out.textContent = `backend ${backend}`;
+  const mode = params.get('mode') || 'speed';
+  window.benchResult = { mode, result: mode === 'quality' ? await quality() : await speed() };
+} catch (e) {
+  window.benchResult = { error: String(e && e.message ? e.message : e) };
+  log(`error: ${window.benchResult.error}`);
+}
