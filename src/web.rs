@@ -285,11 +285,17 @@ async fn webgpu_device() -> Result<Device, String> {
         .map_err(|e| format!("WebGPU did not initialise: {e}"))
 }
 
+/// A config-like object from JS. Goes through JSON so that serde sees every key: unknown or
+/// misspelled fields are errors (serde-wasm-bindgen only looks up the fields it knows).
 fn from_js<T: serde::de::DeserializeOwned + Default>(v: JsValue, what: &str) -> Result<T, JsError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(v).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
+    let json = js_sys::JSON::stringify(&v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| JsError::new(&format!("invalid {what}: not a plain object")))?;
+    serde_json::from_str(&json).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {

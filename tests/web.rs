@@ -187,7 +187,7 @@ async fn malformed_configs_are_rejected_with_messages() {
         let err = Session::create(js(json), cpu_options("ndarray"))
             .await
             .err()
-            .expect("must reject");
+            .unwrap_or_else(|| panic!("{json} must be rejected"));
         let m = message(err);
         assert!(m.contains(want), "{json}: '{m}' should mention '{want}'");
     }

@@ -28,6 +28,6 @@ export function serve() {
 export function launch({ webgpu = false } = {}) {
   const args = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  if (webgpu) args.push('--enable-unsafe-webgpu');
+  if (webgpu) args.push('--enable-unsafe-webgpu', '--enable-unsafe-swiftshader');
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args });
 }
