@@ -12,7 +12,7 @@ const backend = params.get('backend') || 'flex';
 const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
 
 // The browser's default recipe: keep in sync with www/main.js.
-export const BROWSER = { model: { width: 128, depth: 3 }, train: { batch_size: 512, lr: 0.002, steps: 4000, warmup_steps: 100 } };
+export const BROWSER = { model: { width: 256, depth: 3 }, train: { batch_size: 512, lr: 0.003, steps: 4000, warmup_steps: 100, ema_decay: 0.99 } };
 const SEED = { model: { width: 256, depth: 4 }, train: { batch_size: 2048 } };
 
 function withMethod(cfg, method) {
@@ -41,7 +41,11 @@ async function speed() {
 async function quality() {
   const seconds = Number(params.get('seconds') || 120);
   const every = Number(params.get('every') || 15);
-  const s = await Session.create(withMethod(BROWSER, params.get('method') || 'lsd'), { backend, eval_samples: 100000 });
+  const cfg = withMethod(BROWSER, params.get('method') || 'lsd');
+  // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
+  for (const k of ['width', 'depth']) if (params.has(k)) cfg.model[k] = Number(params.get(k));
+  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'ema_decay']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  const s = await Session.create(cfg, { backend, eval_samples: 100000 });
   const rows = [];
   let trained = 0; // seconds spent training, evaluation excluded
   let next = every;

@@ -10,12 +10,15 @@ const panels = [];
 
 function status(text) { $('status').textContent = text; }
 
-// The training recipe from the controls. Browser defaults are chosen for a laptop CPU (README).
+// The training recipe from the controls. The defaults (index.html) were chosen by measurement
+// in headless Chromium on 2 CPU cores (README, "Speed in the tab"); keep www/bench.js in sync.
+// The cosine schedule spans 4000 steps (about two minutes on a laptop core), then holds 1% of
+// the peak lr; a short EMA (0.99) follows the fast early progress without lagging behind it.
 function recipe(method) {
   const num = (id) => Number($(id).value);
   return {
     model: { width: num('width'), depth: num('depth') },
-    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 4000, warmup_steps: 100 },
+    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 4000, warmup_steps: 100, ema_decay: 0.99 },
   };
 }
 
@@ -69,7 +72,8 @@ class Panel {
       case 'status': status(msg.text); break;
       case 'ready':
         this.ready = true;
-        this.q('.backend').textContent = msg.note;
+        this.q('.backend').textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
+        this.q('.backend').title = msg.note; // why this backend, e.g. why not WebGPU
         this.q('.backend').dataset.backend = msg.backend;
         status(`ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
         if (playing) this.send({ type: 'play' });

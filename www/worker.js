@@ -30,9 +30,13 @@ let busy = Promise.resolve();
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
-// How often samples and the KL table are refreshed while training.
+// How often samples are redrawn while training.
 const DRAW_MS = 250;
-const KL_MS = 5000;
+// The KL table (5 sample sets) is refreshed at most every KL_MIN_MS, and so that computing it
+// takes at most KL_SHARE of the worker's time.
+const KL_MIN_MS = 8000;
+const KL_SHARE = 0.15;
+let klWait = KL_MIN_MS;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const fail = (e) => post({ type: 'error', message: String(e && e.message ? e.message : e) });
@@ -49,7 +53,9 @@ async function sendSamples() {
 }
 
 async function sendKl() {
+  const t0 = performance.now();
   post({ type: 'kl_table', rows: await session.kl_table() });
+  klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
 
 let stepsPerSec = 0;
@@ -77,7 +83,7 @@ async function loop() {
       await trainSlice();
       const now = performance.now();
       if (now - lastDraw > DRAW_MS) { lastDraw = now; await sendSamples(); }
-      if (now - lastKl > KL_MS) { lastKl = now; await sendKl(); }
+      if (now - lastKl > klWait) { await sendKl(); lastKl = performance.now(); }
     });
     await new Promise((r) => setTimeout(r, 0)); // let queued messages in
   }

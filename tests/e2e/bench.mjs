@@ -3,15 +3,17 @@
 //   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
 import { serve, launch } from './harness.mjs';
 
+//   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
 const mode = process.argv[2] || 'speed';
 const backends = process.argv.slice(3).length ? process.argv.slice(3) : ['flex', 'ndarray'];
+const extra = process.env.EXTRA || '';
 const { server, base } = await serve();
 const browser = await launch();
 try {
   for (const backend of backends) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
-    await page.goto(`${base}bench.html?mode=${mode}&backend=${backend}`);
+    await page.goto(`${base}bench.html?mode=${mode}&backend=${backend}${extra}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 900_000, polling: 1000 });
     const r = await page.evaluate(() => window.benchResult);
     if (r.error) throw new Error(r.error);
