@@ -133,30 +133,26 @@ async fn bad_input_throws_and_changes_nothing() {
         let err = s
             .sample(n, None, None)
             .await
-            .err()
-            .expect("bad n_steps must throw");
+            .expect_err("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "sample({n})");
-        let err = s.kl(Some(n)).await.err().expect("bad n_steps must throw");
+        let err = s.kl(Some(n)).await.expect_err("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "kl({n})");
     }
     for c in [0.0, -3.0, f64::NAN, 1e12] {
         let err = s
             .train_step(Some(c))
             .await
-            .err()
-            .expect("bad count must throw");
+            .expect_err("bad count must throw");
         assert!(message(err).contains("count"), "train_step({c})");
         let err = s
             .sample(1.0, Some(c), None)
             .await
-            .err()
-            .expect("bad count must throw");
+            .expect_err("bad count must throw");
         assert!(message(err).contains("count"));
     }
     let err = s
         .load(b"not a checkpoint")
-        .err()
-        .expect("garbage must not load");
+        .expect_err("garbage must not load");
     assert!(message(err).contains("not a flow-map checkpoint"));
     let mut flipped = before.clone();
     flipped[30] ^= 1;
