@@ -68,7 +68,7 @@ case "${1:-}" in
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
     say "native tests"; cargo test --release
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome --release --no-default-features -- --test web
+    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --test web
     run_e2e
     say "all tests passed"
     ;;
