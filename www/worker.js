@@ -15,7 +15,7 @@
 //     {type: 'ready', backend, note, config}
 //     {type: 'progress', step, losses, steps_per_sec, lr}
 //     {type: 'samples', n, points}      Float32Array [x0, y0, x1, y1, ...]
-//     {type: 'kl_table', rows}          [{n_steps, kl, noise_floor, samples}, ...]
+//     {type: 'kl_table', rows, step}    [{n_steps, kl, noise_floor, samples}, ...] at `step`
 //     {type: 'saved', bytes}            Uint8Array
 //     {type: 'loaded'}
 //     {type: 'error', message}          a failed command; the session keeps its state
@@ -54,7 +54,7 @@ async function sendSamples() {
 
 async function sendKl() {
   const t0 = performance.now();
-  post({ type: 'kl_table', rows: await session.kl_table() });
+  post({ type: 'kl_table', rows: await session.kl_table(), step: session.steps });
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
 
@@ -101,8 +101,7 @@ self.onmessage = (ev) => {
         session = await Session.create(msg.config, msg.options);
         post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
         await sendSamples();
-        await sendKl();
-        lastKl = performance.now();
+        lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
       });
       break;
     case 'play':

@@ -26,9 +26,9 @@ try {
   console.log(`both sessions ready after ${((Date.now() - t0) / 1000).toFixed(1)} s:`,
     await page.$$eval('.panel .backend', (els) => els.map((e) => e.textContent)));
   await page.waitForTimeout(TRAIN_SECONDS * 1000);
-  // Pause, then wait for the KL table refresh that pausing triggers.
+  // Pause, then wait for the KL tables of the trained models (pausing triggers a refresh).
   await page.click('#play');
-  await page.waitForTimeout(3000);
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel .kl')].every((t) => Number(t.dataset.step) > 0), null, { timeout: 120_000 });
 
   const panels = await page.$$eval('.panel', (els) => els.map((p) => {
     const c = p.querySelector('canvas.samples');
