@@ -118,7 +118,7 @@ class Panel {
       g.fillRect((i - 2 + RANGE) * cell, c.height - (j - 1 + RANGE) * cell, cell, cell);
     }
     if (!this.points) return;
-    g.fillStyle = 'rgba(108, 178, 255, 0.55)';
+    g.fillStyle = 'rgba(108, 178, 255, 0.6)';
     const p = this.points;
     for (let k = 0; k < p.length; k += 2) {
       const x = (p[k] + RANGE) * cell;
@@ -134,18 +134,26 @@ class Panel {
     g.fillRect(0, 0, c.width, c.height);
     const ls = this.losses.filter((v) => Number.isFinite(v) && v > 0);
     if (ls.length < 2) return;
+    // Raw loss (faint) and its exponential moving average, on a log scale.
     const logs = ls.map(Math.log10);
+    let avg = logs[0];
+    const smooth = logs.map((v) => (avg = 0.9 * avg + 0.1 * v));
     const lo = Math.min(...logs), hi = Math.max(...logs) + 1e-9;
-    g.strokeStyle = '#6cb2ff';
-    g.beginPath();
-    logs.forEach((v, k) => {
-      const x = (k / (logs.length - 1)) * c.width;
-      const y = c.height - 4 - ((v - lo) / (hi - lo)) * (c.height - 8);
-      k ? g.lineTo(x, y) : g.moveTo(x, y);
-    });
-    g.stroke();
+    const line = (vals, style) => {
+      g.strokeStyle = style;
+      g.beginPath();
+      vals.forEach((v, k) => {
+        const x = (k / (vals.length - 1)) * c.width;
+        const y = c.height - 4 - ((v - lo) / (hi - lo)) * (c.height - 8);
+        k ? g.lineTo(x, y) : g.moveTo(x, y);
+      });
+      g.stroke();
+    };
+    line(logs, 'rgba(108, 178, 255, 0.25)');
+    line(smooth, '#6cb2ff');
     g.fillStyle = '#9aa0a6';
-    g.fillText(`loss (log) ${ls[ls.length - 1].toFixed(4)}`, 6, 12);
+    g.font = '12px system-ui';
+    g.fillText(`loss (log scale) ${ls[ls.length - 1].toFixed(4)}`, 6, 14);
   }
 
   showKl(rows, step) {
