@@ -2,7 +2,7 @@
 # The project's two commands, each installing what is missing first (idempotent):
 #   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
 #   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
-# Other entry points: ./dev.sh setup | build | e2e | bench
+# Other entry points: ./dev.sh setup | build | e2e | bench | quality
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -72,6 +72,16 @@ case "${1:-}" in
     run_e2e
     say "all tests passed"
     ;;
-  bench) setup; cargo run --release --bin flowmap -- bench "${@:2}" ;;
+  bench)
+    setup
+    say "benchmark: native"; cargo run --release --bin flowmap -- bench
+    build_site
+    say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
+    ;;
+  quality)
+    setup; build_site
+    say "time to quality in headless Chromium (browser default recipe, LSD, CPU)"
+    node tests/e2e/bench.mjs quality flex
+    ;;
   *) sed -n '2,6p' "$0"; exit 2 ;;
 esac
