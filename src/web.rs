@@ -175,6 +175,13 @@ impl Session {
             .read_async()
             .await
             .map_err(|e| JsError::new(&e))?;
+        if !losses.total.is_finite() {
+            return Err(JsError::new(&format!(
+                "training diverged: the loss is {} at step {}; lower the learning rate and reset",
+                losses.total,
+                self.trainer.steps_done()
+            )));
+        }
         to_js(&StepReport {
             losses,
             step: self.trainer.steps_done(),

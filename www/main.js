@@ -12,13 +12,13 @@ function status(text) { $('status').textContent = text; }
 
 // The training recipe from the controls. The defaults (index.html) were chosen by measurement
 // in headless Chromium on 2 CPU cores (README, "Speed in the tab"); keep www/bench.js in sync.
-// The cosine schedule spans 4000 steps (about two minutes on a laptop core), then holds 1% of
-// the peak lr; a short EMA (0.99) follows the fast early progress without lagging behind it.
+// The cosine schedule spans 5000 steps (about two minutes on one core), then holds 1% of the
+// peak lr; a short EMA (0.99) follows the fast early progress without lagging behind it.
 function recipe(method) {
   const num = (id) => Number($(id).value);
   return {
     model: { width: num('width'), depth: num('depth') },
-    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 4000, warmup_steps: 100, ema_decay: 0.99 },
+    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 5000, warmup_steps: 100, ema_decay: 0.99 },
   };
 }
 

@@ -39,7 +39,11 @@ const KL_SHARE = 0.15;
 let klWait = KL_MIN_MS;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
-const fail = (e) => post({ type: 'error', message: String(e && e.message ? e.message : e) });
+// A failed command stops the training loop: the page shows the message; the session is intact.
+const fail = (e) => {
+  running = false;
+  post({ type: 'error', message: String(e && e.message ? e.message : e) });
+};
 
 // Commands run one at a time, in order: the session is never used concurrently.
 function serial(task) {
