@@ -74,6 +74,8 @@ pub struct Session {
     note: String,
     evaluator: Evaluator,
     options: Options,
+    /// The N of the last `sample` call: what the page shows, and what `kl()` scores by default.
+    current_n: std::cell::Cell<usize>,
 }
 
 #[wasm_bindgen]
@@ -118,6 +120,7 @@ impl Session {
             note,
             evaluator,
             options,
+            current_n: 1.into(),
         })
     }
 
@@ -203,6 +206,7 @@ impl Session {
             None => self.options.sample_count,
             Some(c) => integer(c, "count", 1, MAX_POINTS)?,
         };
+        self.current_n.set(n_steps); // only once every argument is valid
         let base = crate::data::gaussian(
             &mut Rng::new(self.trainer.config().train.seed ^ 0xD15_A1A7),
             count,
@@ -224,11 +228,12 @@ impl Session {
         Ok(Float32Array::from(out.as_slice()))
     }
 
-    /// KL(p_true || q_model) after `n_steps` jumps (default 1), with the estimator's noise floor:
+    /// KL(p_true || q_model) after `n_steps` jumps (default: the N of the last `sample` call, or
+    /// 1), with the estimator's noise floor:
     /// `{n_steps, kl, noise_floor, samples}`.
     pub async fn kl(&self, n_steps: Option<f64>) -> Result<JsValue, JsError> {
         let n_steps = match n_steps {
-            None => 1,
+            None => self.current_n.get(),
             Some(n) => integer(n, "n_steps", 1, crate::sample::MAX_STEPS)?,
         };
         to_js(&self.kl_report(n_steps).await?)

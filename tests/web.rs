@@ -100,6 +100,8 @@ async fn trains_samples_and_scores(backend: &str) {
         "trajectory: N + 1 stages of n points"
     );
 
+    let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
+    assert_eq!(num(&kl, "n_steps"), 4.0, "kl() scores the N last sampled");
     let kl = s.kl(Some(2.0)).await.map_err(JsValue::from).unwrap();
     let (k, floor) = (num(&kl, "kl"), num(&kl, "noise_floor"));
     assert!(
@@ -159,6 +161,8 @@ async fn bad_input_throws_and_changes_nothing() {
     assert!(message(s.load(&flipped).err().unwrap()).contains("corrupt"));
 
     assert_eq!(s.steps(), 3, "no step ran");
+    let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
+    assert_eq!(num(&kl, "n_steps"), 1.0, "rejected calls do not change the current N");
     assert_eq!(
         s.save().await.map_err(JsValue::from).unwrap().to_vec(),
         before,
