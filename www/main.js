@@ -56,9 +56,11 @@ class Panel {
     this.ready = false;
     this.losses = [];
     this.q('.error').textContent = '';
-    // 10k samples per KL histogram keep a table refresh to a few seconds; the noise floor shown
-    // is measured at the same size (the CLI's 100k-sample floor is 0.011).
-    const options = { backend: $('backend').value, eval_samples: 10000 };
+    // 20k samples per KL histogram: a table costs ~10 s of one core at 4x256, so the worker
+    // refreshes it at most 15% of the time. Fewer samples leave true bins empty in the model
+    // histogram and inflate KL through the 1e-8 floor (10k gave ~1.2 where 100k gave ~0.7).
+    // The noise floor shown is measured at the same size (the CLI's 100k-sample floor is 0.011).
+    const options = { backend: $('backend').value, eval_samples: 20000 };
     this.q('.kl').dataset.step = 0;
     this.send({ type: 'init', config: recipe(this.q('.method').value), options });
   }

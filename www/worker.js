@@ -30,8 +30,11 @@ let busy = Promise.resolve();
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
-// How often samples are redrawn while training.
-const DRAW_MS = 250;
+// Samples are redrawn at most every DRAW_MIN_MS, and so that sampling takes at most
+// DRAW_SHARE of the worker's time (4000 points through a 4x256 net is ~1.6 GFLOP).
+const DRAW_MIN_MS = 250;
+const DRAW_SHARE = 0.1;
+let drawWait = DRAW_MIN_MS;
 // The KL table (5 sample sets) is refreshed at most every KL_MIN_MS, and so that computing it
 // takes at most KL_SHARE of the worker's time.
 const KL_MIN_MS = 8000;
@@ -52,8 +55,10 @@ function serial(task) {
 }
 
 async function sendSamples() {
+  const t0 = performance.now();
   const points = await session.sample(nSteps);
   post({ type: 'samples', n: nSteps, points }, [points.buffer]);
+  drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
 }
 
 async function sendKl() {
@@ -62,7 +67,9 @@ async function sendKl() {
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
 
+// Steps per second of wall time, drawing and KL included: what the user experiences.
 let stepsPerSec = 0;
+let rateFrom = null; // {time, step} of the previous report
 async function trainSlice(maxSteps = Infinity) {
   const t0 = performance.now();
   let done = 0;
@@ -75,8 +82,12 @@ async function trainSlice(maxSteps = Infinity) {
     done += Math.min(chunk, maxSteps - done);
     if (performance.now() - c0 < SLICE_MS / 4) chunk *= 2;
   }
-  const dt = (performance.now() - t0) / 1000;
-  stepsPerSec = 0.7 * stepsPerSec + 0.3 * (done / dt);
+  const now = performance.now();
+  if (rateFrom && now > rateFrom.time) {
+    const rate = (report.step - rateFrom.step) / ((now - rateFrom.time) / 1000);
+    stepsPerSec = stepsPerSec ? 0.7 * stepsPerSec + 0.3 * rate : rate;
+  }
+  rateFrom = running ? { time: now, step: report.step } : null;
   post({ type: 'progress', step: report.step, losses: report, lr: report.lr, steps_per_sec: stepsPerSec });
 }
 
@@ -86,7 +97,7 @@ async function loop() {
       if (!running || !session) return;
       await trainSlice();
       const now = performance.now();
-      if (now - lastDraw > DRAW_MS) { lastDraw = now; await sendSamples(); }
+      if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
       if (now - lastKl > klWait) { await sendKl(); lastKl = performance.now(); }
     });
     await new Promise((r) => setTimeout(r, 0)); // let queued messages in

@@ -28,7 +28,11 @@ try {
   await page.waitForTimeout(TRAIN_SECONDS * 1000);
   // Pause, then wait for the KL tables of the trained models (pausing triggers a refresh).
   await page.click('#play');
-  await page.waitForFunction(() => [...document.querySelectorAll('.panel .kl')].every((t) => Number(t.dataset.step) > 0), null, { timeout: 120_000 });
+  await page.waitForTimeout(1000);
+  const stepAtPause = (rate) => Number((/step (\d+)/.exec(rate) || [0, 0])[1]);
+  const steps = await page.$$eval('.panel .rate', (els) => els.map((e) => e.textContent));
+  await page.waitForFunction((want) => [...document.querySelectorAll('.panel .kl')]
+    .every((t, k) => Number(t.dataset.step) >= want[k] && want[k] > 0), steps.map(stepAtPause), { timeout: 120_000 });
 
   const panels = await page.$$eval('.panel', (els) => els.map((p) => {
     const c = p.querySelector('canvas.samples');
