@@ -162,7 +162,11 @@ async fn bad_input_throws_and_changes_nothing() {
 
     assert_eq!(s.steps(), 3, "no step ran");
     let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
-    assert_eq!(num(&kl, "n_steps"), 1.0, "rejected calls do not change the current N");
+    assert_eq!(
+        num(&kl, "n_steps"),
+        1.0,
+        "rejected calls do not change the current N"
+    );
     assert_eq!(
         s.save().await.map_err(JsValue::from).unwrap().to_vec(),
         before,
