@@ -81,10 +81,14 @@ class Panel {
         this.q('.backend').textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
         this.q('.backend').title = msg.note; // why this backend, e.g. why not WebGPU
         this.q('.backend').dataset.backend = msg.backend;
-        status(`ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
+        status(msg.backend === 'webgpu'
+          ? 'WebGPU: compiling shaders during the first steps…'
+          : `ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
+        this.firstProgress = true;
         if (playing) this.send({ type: 'play' });
         break;
       case 'progress':
+        if (this.firstProgress) { this.firstProgress = false; status('training'); }
         this.losses.push(msg.losses.total);
         this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
         this.drawLoss();

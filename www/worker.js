@@ -37,7 +37,7 @@ const DRAW_SHARE = 0.1;
 let drawWait = DRAW_MIN_MS;
 // The KL table (5 sample sets) is refreshed at most every KL_MIN_MS, and so that computing it
 // takes at most KL_SHARE of the worker's time.
-const KL_MIN_MS = 8000;
+const KL_MIN_MS = 15000;
 const KL_SHARE = 0.15;
 let klWait = KL_MIN_MS;
 
