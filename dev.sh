@@ -83,5 +83,5 @@ case "${1:-}" in
     say "time to quality in headless Chromium (browser default recipe, LSD, CPU)"
     node tests/e2e/bench.mjs quality flex
     ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  *) sed -n '2,5p' "$0"; exit 2 ;;
 esac
