@@ -282,8 +282,16 @@ impl Session {
     }
 }
 
+thread_local! {
+    /// Burn's wgpu runtime initialises once per thread; later sessions (a reset) reuse it.
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Burn's wgpu device on the browser's WebGPU, or why not.
 async fn webgpu_device() -> Result<Device, String> {
+    if let Some(device) = WEBGPU.with(|w| w.borrow().clone()) {
+        return Ok(device);
+    }
     let global = js_sys::global();
     let navigator =
         js_sys::Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator")?;
@@ -291,10 +299,12 @@ async fn webgpu_device() -> Result<Device, String> {
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
     }
-    Device::wgpu_options()
+    let device = Device::wgpu_options()
         .init_async()
         .await
-        .map_err(|e| format!("WebGPU did not initialise: {e}"))
+        .map_err(|e| format!("WebGPU did not initialise: {e}"))?;
+    WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }
 
 /// A config-like object from JS. Goes through JSON so that serde sees every key: unknown or

@@ -280,4 +280,13 @@ async fn webgpu_session_runs_the_same_api() {
     let bytes = s.save().await.map_err(JsValue::from).unwrap();
     s.load(&bytes.to_vec()).map_err(JsValue::from).unwrap();
     assert!(s.sample(1.0, Some(0.0), None).await.is_err());
+
+    // A second session (what the page's Reset does) reuses the initialised WebGPU runtime.
+    let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16}}"#);
+    let options = js(r#"{"backend":"auto","eval_samples":64,"sample_count":32}"#);
+    let again = Session::create(config, options)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!(again.backend(), "webgpu", "{}", again.backend_note());
 }
