@@ -14,7 +14,7 @@ use std::time::Instant;
 const USAGE: &str = "usage:
   flowmap train [options]            train, then print the KL table
   flowmap eval --load FILE [options] print the KL table of a saved model
-  flowmap bench [--steps N] [--backend B]  ms/step and GFLOP/s, seed and browser sizes
+  flowmap bench [--bench-steps N] [--backend B]  ms/step and GFLOP/s, seed and browser sizes
 
 options:
   --method lsd|psd-mid|psd-uniform|esd   (default lsd)
@@ -33,7 +33,8 @@ options:
   --save FILE        write the trained weights
   --load FILE        start from saved weights
   --eval-samples N   samples per KL histogram (default 100000)
-  --log-every N      print losses every N steps (default 500)";
+  --log-every N      print losses every N steps (default 500)
+  --bench-steps N    timed steps per bench row (default 20)";
 
 struct Args {
     command: String,
@@ -43,6 +44,7 @@ struct Args {
     load: Option<String>,
     eval_samples: usize,
     log_every: usize,
+    bench_steps: usize,
 }
 
 fn parse(argv: Vec<String>) -> Result<Args, String> {
@@ -59,6 +61,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         load: None,
         eval_samples: REFERENCE_SAMPLES,
         log_every: 500,
+        bench_steps: 20,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -92,6 +95,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--load" => a.load = Some(value()?),
             "--eval-samples" => a.eval_samples = num(&flag, &value()?)?,
             "--log-every" => a.log_every = num(&flag, &value()?)?,
+            "--bench-steps" => a.bench_steps = num(&flag, &value()?)?,
             _ => return Err(format!("unknown option '{flag}'")),
         }
     }
@@ -197,11 +201,7 @@ const BROWSER_SIZE: (usize, usize, usize) = (256, 4, 256);
 
 /// ms/step and GFLOP/s for LSD and PSD at the seed's size and the browser's default size.
 fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {
-    let steps = if a.config.train.steps == Config::default().train.steps {
-        20
-    } else {
-        a.config.train.steps
-    };
+    let steps = a.bench_steps.max(1);
     println!(
         "backend {}, {steps} timed steps after 3 warm-up steps",
         a.backend.name()
