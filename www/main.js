@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const RANGE = 2.5; // the drawn square [-2.5, 2.5]^2, the KL histogram's
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
+const PRETRAINED = ['lsd', 'psd-mid'];
 
 let playing = false;
 const panels = [];
@@ -39,6 +40,7 @@ class Panel {
     this.ready = false;
     this.q('.method').addEventListener('change', () => this.reset());
     this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
+    this.q('.pretrained').addEventListener('click', () => this.loadPretrained());
     this.q('.load').addEventListener('change', (e) => this.upload(e.target.files[0]));
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.worker.onmessage = (ev) => this.receive(ev.data);
@@ -63,6 +65,21 @@ class Panel {
     const options = { backend: $('backend').value, eval_samples: 20000 };
     this.q('.kl').dataset.step = 0;
     this.send({ type: 'init', config: recipe(this.q('.method').value), options });
+  }
+
+  // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the seed's budget:
+  // 4x256 networks, so they load into the default recipe's sessions).
+  async loadPretrained() {
+    const method = this.q('.method').value;
+    if (!PRETRAINED.includes(method)) { this.error(`no pretrained weights for ${method} (only ${PRETRAINED.join(', ')})`); return; }
+    try {
+      const res = await fetch(new URL(`pretrained/${method}.fmap`, document.baseURI));
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      this.send({ type: 'load', bytes }, [bytes.buffer]);
+    } catch (e) {
+      this.error(`could not fetch pretrained weights: ${e.message}`);
+    }
   }
 
   async upload(file) {

@@ -57,6 +57,22 @@ try {
     if (!/step \d+/.test(p.rate)) fail(`${p.method}: no training progress shown`);
     if (p.error) fail(`${p.method}: error shown: ${p.error}`);
   }
+
+  // Pretrained weights shipped with the site load into the (paused) LSD panel within seconds and
+  // score like the README's CLI table (20k samples here, so a little higher than 0.129).
+  const lsd = (sel) => `.panel:nth-child(1) ${sel}`;
+  await page.click(lsd('.pretrained'));
+  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  const kl1 = Number(await page.textContent(lsd('.kl tbody td')));
+  console.log(`pretrained LSD: KL(N=1) ${kl1}`);
+  if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
+  await page.screenshot({ path: 'artifacts/e2e-pretrained.png', fullPage: true });
+
+  // A corrupt upload shows an error and leaves the model alone (its KL table stays at step 20000).
+  await page.setInputFiles(lsd('.load'), { name: 'bad.fmap', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
+  await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
+  await page.click('#step');
+  await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel).textContent), lsd('.rate'), { timeout: 60_000 });
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
