@@ -102,6 +102,7 @@ class Panel {
           ? 'WebGPU: compiling shaders during the first steps…'
           : `ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
         this.firstProgress = true;
+        this.send({ type: 'set_n', n: Number($('n').value) });
         if (playing) this.send({ type: 'play' });
         break;
       case 'progress':
@@ -210,6 +211,21 @@ $('reset').addEventListener('click', () => { if (validRecipe()) panels.forEach((
 $('n').addEventListener('change', () => panels.forEach((p) => p.send({ type: 'set_n', n: Number($('n').value) })));
 $('backend').addEventListener('change', () => panels.forEach((p) => p.reset()));
 
-for (const m of DEFAULT_METHODS) panels.push(new Panel(m));
+// Shareable settings: the URL holds the recipe, N, backend and each panel's method, e.g.
+// ?lr=0.002&batch=256&width=256&depth=4&seed=0&n=1&backend=auto&methods=lsd,psd-mid
+const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'n', 'backend'];
 const params = new URLSearchParams(location.search);
+for (const id of SETTINGS) if (params.has(id)) $(id).value = params.get(id);
+const methods = (params.get('methods') || DEFAULT_METHODS.join(',')).split(',').slice(0, 4);
+
+function saveSettings() {
+  const q = new URLSearchParams();
+  for (const id of SETTINGS) q.set(id, $(id).value);
+  q.set('methods', panels.map((p) => p.q('.method').value).join(','));
+  history.replaceState(null, '', `?${q}`);
+}
+
+for (const m of methods) panels.push(new Panel(m));
+for (const p of panels) p.q('.method').addEventListener('change', saveSettings);
+for (const id of SETTINGS) $(id).addEventListener('change', saveSettings);
 if (params.get('autoplay') !== '0') setPlaying(true);

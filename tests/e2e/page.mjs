@@ -73,6 +73,18 @@ try {
   await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
   await page.click('#step');
   await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel).textContent), lsd('.rate'), { timeout: 60_000 });
+
+  // Shareable settings: a URL reproduces the recipe, N and the panels' methods.
+  const shared = await browser.newPage();
+  shared.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  await shared.goto(`${base}?lr=0.001&batch=128&width=64&depth=2&seed=7&n=4&methods=esd,psd-uniform&autoplay=0`);
+  await shared.waitForFunction(() => document.querySelectorAll('.panel .backend[data-backend]').length === 2, null, { timeout: 60_000 });
+  const got = await shared.evaluate(() => ({
+    values: ['lr', 'batch', 'width', 'depth', 'seed', 'n'].map((id) => document.getElementById(id).value).join(' '),
+    methods: [...document.querySelectorAll('.panel .method')].map((m) => m.value).join(','),
+  }));
+  console.log('from the URL:', got);
+  if (got.values !== '0.001 128 64 2 7 4' || got.methods !== 'esd,psd-uniform') fail(`URL settings not applied: ${JSON.stringify(got)}`);
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
