@@ -31,6 +31,13 @@ fn small(method: Method) -> Config {
     }
 }
 
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 fn first_layer_grad(loss: Tensor<1>, net: &FlowMapNet) -> Vec<f32> {
     let grads = loss.backward();
     host(net.layers[0].weight.val().grad(&grads).expect("a gradient"))
@@ -74,11 +81,7 @@ fn lsd_gradient_flows_only_through_the_student() {
         Tensor::<2>::from_data(net.valid().velocity(x_st, tt.clone(), tt).into_data(), &dev);
     let (_, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
     let g_frozen = first_layer_grad(mse(dxdt, frozen), &net);
-    let diff: f32 = g_loss
-        .iter()
-        .zip(&g_frozen)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&g_loss, &g_frozen);
     assert!(
         diff < 1e-6,
         "LSD gradient leaks through the teacher: max diff {diff}"
@@ -88,11 +91,7 @@ fn lsd_gradient_flows_only_through_the_student() {
     let (x_st, dxdt) = net.flow_dt(b.off_x.clone(), b.off_s.clone(), b.off_t.clone());
     let leaky = mse(dxdt, net.velocity(x_st, b.off_t.clone(), b.off_t));
     let g_leaky = first_layer_grad(leaky, &net);
-    let diff: f32 = g_loss
-        .iter()
-        .zip(&g_leaky)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&g_loss, &g_leaky);
     assert!(diff > 1e-6, "a leaky teacher must change the gradient");
 }
 
@@ -131,11 +130,7 @@ fn psd_gradient_flows_only_through_the_one_jump() {
     let two = teacher.flow(teacher.flow(x, s, u.clone()), u, t);
     let frozen = Tensor::<2>::from_data(two.into_data(), &dev);
     let g_frozen = first_layer_grad(mse(net.flow(b.off_x, b.off_s, b.off_t), frozen), &net);
-    let diff: f32 = g
-        .iter()
-        .zip(&g_frozen)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&g, &g_frozen);
     assert!(
         diff < 1e-6,
         "PSD gradient leaks through the teacher: max diff {diff}"
