@@ -32,11 +32,17 @@ pub fn trajectory(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Vec<Tensor
     points
 }
 
-/// The end points X at time 1 after `n_steps` jumps. `x0`: [B, 2]; returns [B, 2].
+/// The end points X at time 1 after `n_steps` jumps, keeping no intermediate stage.
+/// `x0`: [B, 2]; returns [B, 2].
 pub fn sample(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Tensor<2> {
-    trajectory(net, x0, n_steps)
-        .pop()
-        .expect("a trajectory has at least its start point")
+    (0..n_steps).fold(x0, |x, k| {
+        jump(
+            net,
+            x,
+            k as f32 / n_steps as f32,
+            (k + 1) as f32 / n_steps as f32,
+        )
+    })
 }
 
 /// One jump from s to t for every point: X_{s,t}(x). `x`: [B, 2].

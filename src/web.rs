@@ -211,15 +211,14 @@ impl Session {
             &mut Rng::new(self.trainer.config().train.seed ^ 0xD15_A1A7),
             count,
         );
-        let stages = trajectory(
-            &self.trainer.sampling_net(),
+        let (net, x0) = (
+            self.trainer.sampling_net(),
             points_tensor(base, &self.device),
-            n_steps,
         );
         let stages: Vec<Tensor<2>> = if trajectory_too.unwrap_or(false) {
-            stages
+            trajectory(&net, x0, n_steps)
         } else {
-            stages.into_iter().last().into_iter().collect()
+            vec![crate::sample::sample(&net, x0, n_steps)]
         };
         let mut out = Vec::with_capacity(stages.len() * count * 2);
         for s in stages {
