@@ -5,7 +5,7 @@ mod common;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use common::*;
-use flowmap::batch::HostBatch;
+use flowmap::batch::{Batch, HostBatch};
 use flowmap::checkpoint::{Checkpoint, decode};
 use flowmap::config::{Config, Method, ModelConfig, TrainConfig};
 use flowmap::losses::{lsd::lsd_loss, mse, psd::psd_loss};
@@ -31,6 +31,22 @@ fn small(method: Method) -> Config {
     }
 }
 
+/// A small random net on the autodiff CPU device and one batch for `method`.
+fn net_and_batch(method: Method, seed: u64) -> (burn::tensor::Device, FlowMapNet, Batch) {
+    let dev = cpu().autodiff();
+    let mut rng = Rng::new(seed);
+    let net = FlowMapNet::init(
+        &ModelConfig {
+            width: 16,
+            depth: 2,
+        },
+        &mut rng,
+        &dev,
+    );
+    let b = HostBatch::draw(&small(method).train, &mut rng).to_device(&dev);
+    (dev, net, b)
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
@@ -48,17 +64,7 @@ fn first_layer_grad(loss: Tensor<1>, net: &FlowMapNet) -> Vec<f32> {
 /// (teacher = the student itself) the gradient differs, so this test can fail.
 #[test]
 fn lsd_gradient_flows_only_through_the_student() {
-    let dev = cpu().autodiff();
-    let mut rng = Rng::new(5);
-    let net = FlowMapNet::init(
-        &ModelConfig {
-            width: 16,
-            depth: 2,
-        },
-        &mut rng,
-        &dev,
-    );
-    let b = HostBatch::draw(&small(Method::Lsd).train, &mut rng).to_device(&dev);
+    let (dev, net, b) = net_and_batch(Method::Lsd, 5);
 
     let g_loss = first_layer_grad(
         lsd_loss(
@@ -98,17 +104,7 @@ fn lsd_gradient_flows_only_through_the_student() {
 /// The PSD teacher (two half jumps) contributes no gradient.
 #[test]
 fn psd_gradient_flows_only_through_the_one_jump() {
-    let dev = cpu().autodiff();
-    let mut rng = Rng::new(6);
-    let net = FlowMapNet::init(
-        &ModelConfig {
-            width: 16,
-            depth: 2,
-        },
-        &mut rng,
-        &dev,
-    );
-    let b = HostBatch::draw(&small(Method::PsdMid).train, &mut rng).to_device(&dev);
+    let (dev, net, b) = net_and_batch(Method::PsdMid, 6);
     let g = first_layer_grad(
         psd_loss(
             &net,

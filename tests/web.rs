@@ -50,6 +50,15 @@ fn message(err: JsError) -> String {
         .unwrap_or_default()
 }
 
+/// `count` points after `n_steps` jumps, on the host.
+async fn points(s: &Session, n_steps: f64, count: f64) -> Vec<f32> {
+    s.sample(n_steps, Some(count), None)
+        .await
+        .map_err(JsValue::from)
+        .expect("sample")
+        .to_vec()
+}
+
 fn all_finite(a: &Float32Array) -> bool {
     a.to_vec().iter().all(|x| x.is_finite())
 }
@@ -210,37 +219,18 @@ async fn weights_round_trip_through_bytes() {
         .map_err(JsValue::from)
         .unwrap();
     let saved: Uint8Array = s.save().await.map_err(JsValue::from).unwrap();
-    let pts = s
-        .sample(2.0, Some(50.0), None)
-        .await
-        .map_err(JsValue::from)
-        .unwrap()
-        .to_vec();
+    let pts = points(&s, 2.0, 50.0).await;
     s.train_step(Some(5.0))
         .await
         .map_err(JsValue::from)
         .unwrap();
-    assert_ne!(
-        s.sample(2.0, Some(50.0), None)
-            .await
-            .map_err(JsValue::from)
-            .unwrap()
-            .to_vec(),
-        pts
-    );
+    assert_ne!(points(&s, 2.0, 50.0).await, pts);
     s.load(&saved.to_vec()).map_err(JsValue::from).unwrap();
     assert_eq!(
         s.save().await.map_err(JsValue::from).unwrap().to_vec(),
         saved.to_vec()
     );
-    assert_eq!(
-        s.sample(2.0, Some(50.0), None)
-            .await
-            .map_err(JsValue::from)
-            .unwrap()
-            .to_vec(),
-        pts
-    );
+    assert_eq!(points(&s, 2.0, 50.0).await, pts);
 
     let mut other = Session::create(
         js(r#"{"model":{"width":16,"depth":2}}"#),
