@@ -162,6 +162,9 @@ impl Config {
                 t.diag_fraction
             )
         })?;
+        t.dataset
+            .validate()
+            .map_err(|e| format!("train.dataset: {e}"))?;
         let (diag, off) = t.split();
         check(diag >= 1 && off >= 1, || {
             format!(

@@ -9,6 +9,7 @@ use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::eval::{Evaluator, TABLE_STEPS};
+use crate::interpolant::interpolate;
 use crate::rng::Rng;
 use crate::sample::{check_steps, points_tensor, trajectory};
 use crate::trainer::{Losses, Trainer};
@@ -108,7 +109,7 @@ impl Session {
             }
         };
         let evaluator = Evaluator::new(
-            config.train.dataset,
+            config.train.dataset.clone(),
             options.eval_samples,
             config.train.seed,
         );
@@ -202,19 +203,9 @@ impl Session {
         trajectory_too: Option<bool>,
     ) -> Result<Float32Array, JsError> {
         let n_steps = integer(n_steps, "n_steps", 1, crate::sample::MAX_STEPS)?;
-        let count = match count {
-            None => self.options.sample_count,
-            Some(c) => integer(c, "count", 1, MAX_POINTS)?,
-        };
+        let count = self.count(count)?;
         self.current_n.set(n_steps); // only once every argument is valid
-        let base = crate::data::gaussian(
-            &mut Rng::new(self.trainer.config().train.seed ^ 0xD15_A1A7),
-            count,
-        );
-        let (net, x0) = (
-            self.trainer.sampling_net(),
-            points_tensor(base, &self.device),
-        );
+        let (net, x0) = (self.trainer.sampling_net(), self.base(count));
         let stages: Vec<Tensor<2>> = if trajectory_too.unwrap_or(false) {
             trajectory(&net, x0, n_steps)
         } else {
@@ -225,6 +216,37 @@ impl Session {
             out.extend(read(s).await?);
         }
         Ok(Float32Array::from(out.as_slice()))
+    }
+
+    /// X_{0,t}(x0) for the same base points as `sample`: where the flow map puts the noise at
+    /// time `t` in [0, 1], in one network call. A Float32Array of `count * 2` numbers.
+    pub async fn flow_to(&self, t: f64, count: Option<f64>) -> Result<Float32Array, JsError> {
+        let t = unit_time(t)?;
+        let count = self.count(count)?;
+        let x = crate::sample::jump(&self.trainer.sampling_net(), self.base(count), 0.0, t);
+        Ok(Float32Array::from(read(x).await?.as_slice()))
+    }
+
+    /// The interpolant I_t = (1 - t) x0 + t x1 for the same base points x0 as `sample` and
+    /// fixed target points x1 (independent of x0, as in training): its straight lines are what
+    /// the flow map learns to untangle. At t = 1 these are samples of the target.
+    pub fn interpolant(&self, t: f64, count: Option<f64>) -> Result<Float32Array, JsError> {
+        let t = unit_time(t)?;
+        let count = self.count(count)?;
+        let x0 = self.base_points(count);
+        let seed = self.trainer.config().train.seed ^ 0x7A2_6E7;
+        let x1 = self
+            .trainer
+            .config()
+            .train
+            .dataset
+            .sample(&mut Rng::new(seed), count);
+        let points: Vec<f32> = x0
+            .chunks(2)
+            .zip(x1.chunks(2))
+            .flat_map(|(a, b)| interpolate([a[0], a[1]], [b[0], b[1]], t))
+            .collect();
+        Ok(Float32Array::from(points.as_slice()))
     }
 
     /// KL(p_true || q_model) after `n_steps` jumps (default: the N of the last `sample` call, or
@@ -265,6 +287,25 @@ impl Session {
 }
 
 impl Session {
+    /// A point count from JS, or the options' default.
+    fn count(&self, count: Option<f64>) -> Result<usize, JsError> {
+        match count {
+            None => Ok(self.options.sample_count),
+            Some(c) => integer(c, "count", 1, MAX_POINTS),
+        }
+    }
+
+    /// The first `count` of a fixed stream of base points: `sample`, `flow_to` and
+    /// `interpolant` start from the same noise, so their pictures line up point by point.
+    fn base_points(&self, count: usize) -> Vec<f32> {
+        let seed = self.trainer.config().train.seed ^ 0xD15_A1A7;
+        crate::data::gaussian(&mut Rng::new(seed), count)
+    }
+
+    fn base(&self, count: usize) -> Tensor<2> {
+        points_tensor(self.base_points(count), &self.device)
+    }
+
     async fn kl_report(&self, n_steps: usize) -> Result<KlReport, JsError> {
         check_steps(n_steps).map_err(|e| JsError::new(&e))?;
         let net = self.trainer.sampling_net();
@@ -332,6 +373,14 @@ fn integer(v: f64, name: &str, lo: usize, hi: usize) -> Result<usize, JsError> {
         )));
     }
     Ok(v as usize)
+}
+
+/// A time in [0, 1] from JS.
+fn unit_time(t: f64) -> Result<f32, JsError> {
+    if !(0.0..=1.0).contains(&t) {
+        return Err(JsError::new(&format!("t must be in [0, 1], got {t}")));
+    }
+    Ok(t as f32)
 }
 
 fn check_count(n: usize, name: &str) -> Result<(), JsError> {

@@ -280,3 +280,130 @@ async fn webgpu_session_runs_the_same_api() {
         .unwrap();
     assert_eq!(again.backend(), "webgpu", "{}", again.backend_note());
 }
+
+async fn floats(p: Result<Float32Array, JsError>) -> Vec<f32> {
+    p.map_err(JsValue::from).expect("points").to_vec()
+}
+
+#[wasm_bindgen_test]
+async fn time_slider_and_interpolant_line_up_with_sampling() {
+    let mut s = session("flex").await;
+    s.train_step(Some(20.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let base = s
+        .interpolant(0.0, Some(200.0))
+        .map_err(JsValue::from)
+        .unwrap()
+        .to_vec();
+    // X_{0,0} is the identity, so the slider at t = 0 shows the base points I_0 = x0 ...
+    assert_eq!(floats(s.flow_to(0.0, Some(200.0)).await).await, base);
+    // ... and at t = 1 it is one-step sampling from the same noise.
+    let one_jump = floats(s.flow_to(1.0, Some(200.0)).await).await;
+    assert_eq!(one_jump, points(&s, 1.0, 200.0).await);
+    let half = floats(s.flow_to(0.5, Some(200.0)).await).await;
+    assert!(half != base && half != one_jump, "t = 0.5 is neither end");
+
+    // I_1 are checkerboard samples, and I_t is the straight line between the ends.
+    let target = s
+        .interpolant(1.0, Some(200.0))
+        .map_err(JsValue::from)
+        .unwrap()
+        .to_vec();
+    for p in target.chunks(2) {
+        let (i, j) = ((p[0] + 2.0).floor() as i32, (p[1] + 2.0).floor() as i32);
+        assert!(
+            (i + j) % 2 == 0,
+            "({}, {}) is not on a black cell",
+            p[0],
+            p[1]
+        );
+    }
+    let mid = s
+        .interpolant(0.25, Some(200.0))
+        .map_err(JsValue::from)
+        .unwrap()
+        .to_vec();
+    for k in 0..mid.len() {
+        let want = 0.75 * base[k] + 0.25 * target[k];
+        assert!(
+            (mid[k] - want).abs() < 1e-5,
+            "I_0.25[{k}] {} != {want}",
+            mid[k]
+        );
+    }
+
+    for t in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
+        let err = s.flow_to(t, None).await.expect_err("bad t must throw");
+        assert!(message(err).contains("t must be in [0, 1]"), "flow_to({t})");
+        let err = s.interpolant(t, None).expect_err("bad t must throw");
+        assert!(
+            message(err).contains("t must be in [0, 1]"),
+            "interpolant({t})"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn other_datasets_and_drawings_train_and_bad_drawings_are_refused() {
+    let moons = js(
+        r#"{"model":{"width":32,"depth":2},"train":{"dataset":"two-moons","batch_size":128,"seed":1}}"#,
+    );
+    let mut s = Session::create(moons, cpu_options("flex"))
+        .await
+        .map_err(JsValue::from)
+        .expect("two-moons session");
+    s.train_step(Some(5.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let config = JSON::stringify(&s.config().map_err(JsValue::from).unwrap()).unwrap();
+    assert!(String::from(config).contains("two-moons"));
+
+    // All the mass in the bottom-right cell of a 2x2 drawing.
+    let drawn = js(
+        r#"{"model":{"width":32,"depth":2},"train":{"dataset":{"drawn":{"size":2,"cells":[0,0,0,1]}},"batch_size":128}}"#,
+    );
+    let mut s = Session::create(drawn, cpu_options("flex"))
+        .await
+        .map_err(JsValue::from)
+        .expect("drawn session");
+    s.train_step(Some(5.0))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let target = s
+        .interpolant(1.0, Some(300.0))
+        .map_err(JsValue::from)
+        .unwrap()
+        .to_vec();
+    assert!(target.chunks(2).all(|p| p[0] >= 0.0 && p[1] <= 0.0));
+    let kl = s.kl(Some(1.0)).await.map_err(JsValue::from).unwrap();
+    assert!(num(&kl, "kl").is_finite());
+
+    let cases = [
+        (
+            r#"{"train":{"dataset":{"drawn":{"size":2,"cells":[0,0,0,0]}}}}"#,
+            "empty",
+        ),
+        (
+            r#"{"train":{"dataset":{"drawn":{"size":2,"cells":[1,1]}}}}"#,
+            "needs 4 cells",
+        ),
+        (
+            r#"{"train":{"dataset":{"drawn":{"size":2,"cells":[1,-1,0,0]}}}}"#,
+            ">= 0",
+        ),
+        (r#"{"train":{"dataset":"swiss-roll"}}"#, "invalid config"),
+    ];
+    for (json, want) in cases {
+        let m = message(
+            Session::create(js(json), cpu_options("ndarray"))
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{json} must be rejected")),
+        );
+        assert!(m.contains(want), "{json}: '{m}' should mention '{want}'");
+    }
+}

@@ -1,15 +1,25 @@
 // The page: builds two panels, each driven by its own training worker, and draws what the
 // workers report. No training happens on this thread.
+import { Drawing } from './draw.js';
+import { SEED_KL, drawKlVsN, drawKlVsTime } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
 const RANGE = 2.5; // the drawn square [-2.5, 2.5]^2, the KL histogram's
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
 const PRETRAINED = ['lsd', 'psd-mid'];
+const MODEL_COLOR = 'rgba(108, 178, 255, 0.6)';
+const LINE_COLOR = 'rgba(255, 159, 108, 0.22)'; // the interpolant's straight lines
 
 let playing = false;
 const panels = [];
+const drawing = new Drawing($('draw-canvas'), () => saveSettings());
 
 function status(text) { $('status').textContent = text; }
+
+// The dataset field of the config: a name, or the painted grid.
+function dataset() {
+  return $('dataset').value === 'drawn' ? drawing.dataset() : $('dataset').value;
+}
 
 // The training recipe from the controls. The defaults (index.html) were chosen by measurement
 // in headless Chromium on 2 CPU cores (README, "Speed in the tab"); keep www/bench.js in sync.
@@ -19,7 +29,7 @@ function recipe(method) {
   const num = (id) => Number($(id).value);
   return {
     model: { width: num('width'), depth: num('depth') },
-    train: { method, batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 5000, warmup_steps: 100, ema_decay: 0.99 },
+    train: { method, dataset: dataset(), batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 5000, warmup_steps: 100, ema_decay: 0.99 },
   };
 }
 
@@ -27,6 +37,10 @@ function workerUrl() {
   // Resolved against the page, so the site works from any subpath (GitHub Pages).
   return new URL('./worker.js', document.baseURI);
 }
+
+// Canvas pixel of a point in [-RANGE, RANGE]^2.
+const px = (c, x) => ((x + RANGE) / (2 * RANGE)) * c.width;
+const py = (c, y) => c.height - ((y + RANGE) / (2 * RANGE)) * c.height;
 
 class Panel {
   constructor(method) {
@@ -36,7 +50,10 @@ class Panel {
     this.q = (sel) => node.querySelector(sel);
     this.q('.method').value = method;
     this.losses = [];
-    this.points = null;
+    this.shown = null; // the last 'samples' message
+    this.target = null;
+    this.klRows = null;
+    this.klHistory = [];
     this.ready = false;
     this.q('.method').addEventListener('change', () => this.reset());
     this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
@@ -45,6 +62,7 @@ class Panel {
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.worker.onmessage = (ev) => this.receive(ev.data);
     this.worker.onerror = (ev) => this.error(`worker failed: ${ev.message || 'could not load'}`);
+    this.drawCharts();
   }
 
   send(msg, transfer = []) { this.worker.postMessage(msg, transfer); }
@@ -57,21 +75,28 @@ class Panel {
   reset() {
     this.ready = false;
     this.losses = [];
+    this.klRows = null;
+    this.klHistory = [];
+    this.target = null;
+    this.shown = null;
     this.q('.error').textContent = '';
+    this.q('.kl').dataset.step = 0;
+    this.q('.kl tbody').querySelectorAll('td').forEach((td) => { td.textContent = '–'; });
+    this.drawCharts();
     // 20k samples per KL histogram: a table costs ~10 s of one core at 4x256, so the worker
     // refreshes it at most 15% of the time. Fewer samples leave true bins empty in the model
     // histogram and inflate KL through the 1e-8 floor (10k gave ~1.2 where 100k gave ~0.7).
     // The noise floor shown is measured at the same size (the CLI's 100k-sample floor is 0.011).
     const options = { backend: $('backend').value, eval_samples: 20000 };
-    this.q('.kl').dataset.step = 0;
     this.send({ type: 'init', config: recipe(this.q('.method').value), options });
   }
 
   // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the seed's budget:
-  // 4x256 networks, so they load into the default recipe's sessions).
+  // 4x256 networks on the checkerboard, so they load into the default recipe's sessions).
   async loadPretrained() {
     const method = this.q('.method').value;
     if (!PRETRAINED.includes(method)) { this.error(`no pretrained weights for ${method} (only ${PRETRAINED.join(', ')})`); return; }
+    if ($('dataset').value !== 'checkerboard') { this.error('the pretrained weights are for the checkerboard: switch the dataset first'); return; }
     try {
       const res = await fetch(new URL(`pretrained/${method}.fmap`, document.baseURI));
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -93,28 +118,39 @@ class Panel {
     switch (msg.type) {
       case 'booted': this.reset(); break;
       case 'status': status(msg.text); break;
-      case 'ready':
+      case 'ready': {
         this.ready = true;
-        this.q('.backend').textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
-        this.q('.backend').title = msg.note; // why this backend, e.g. why not WebGPU
-        this.q('.backend').dataset.backend = msg.backend;
+        const b = this.q('.backend');
+        b.textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
+        b.title = msg.note; // why this backend, e.g. why not WebGPU
+        b.dataset.backend = msg.backend;
+        const d = msg.config.train.dataset;
+        this.node.dataset.dataset = typeof d === 'string' ? d : Object.keys(d)[0];
         status(msg.backend === 'webgpu'
           ? 'WebGPU: compiling shaders during the first steps…'
           : `ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
         this.firstProgress = true;
         this.send({ type: 'set_n', n: Number($('n').value) });
+        this.send(viewMessage());
         if (playing) this.send({ type: 'play' });
         break;
+      }
       case 'progress':
         if (this.firstProgress) { this.firstProgress = false; status('training'); }
         this.losses.push(msg.losses.total);
         this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
         this.drawLoss();
         break;
-      case 'samples': this.points = msg.points; this.drawSamples(); break;
-      case 'kl_table': this.showKl(msg.rows, msg.step); break;
+      case 'target': this.target = msg.points; this.drawSamples(); break;
+      case 'samples': this.shown = msg; this.drawSamples(); break;
+      case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds); break;
       case 'saved': this.download(msg.bytes); break;
-      case 'loaded': this.q('.error').textContent = ''; status('weights loaded'); break;
+      case 'loaded':
+        this.q('.error').textContent = '';
+        this.klHistory = [];
+        this.losses = [];
+        status(`weights loaded (trained ${msg.step} steps)`);
+        break;
       case 'error': this.error(msg.message); break;
       default: console.warn('unknown worker message', msg);
     }
@@ -134,21 +170,61 @@ class Panel {
     const g = c.getContext('2d');
     g.fillStyle = '#0b0d11';
     g.fillRect(0, 0, c.width, c.height);
-    // The target's cells, faint, for reference.
-    g.fillStyle = '#1a2130';
-    const cell = c.width / (2 * RANGE);
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
-      if ((i + j) % 2) continue;
-      g.fillRect((i - 2 + RANGE) * cell, c.height - (j - 1 + RANGE) * cell, cell, cell);
+    const dots = (p, color, size) => {
+      g.fillStyle = color;
+      for (let k = 0; k < p.length; k += 2) g.fillRect(px(c, p[k]) - size / 2, py(c, p[k + 1]) - size / 2, size, size);
+    };
+    // The target, faint, for reference.
+    if (this.target) dots(this.target, '#2a3346', 2);
+    const m = this.shown;
+    if (!m) return;
+    c.dataset.view = m.view;
+    c.dataset.t = m.t;
+    g.font = '13px system-ui';
+    if (m.view === 'trajectories') {
+      this.drawTrajectories(g, c, m);
+      g.fillStyle = '#c9ced6';
+      g.fillText(`paths through ${m.n} jump${m.n > 1 ? 's' : ''} (blue) · interpolant lines x0 → x1 (orange)`, 8, 18);
+    } else if (m.view === 'time') {
+      dots(m.reference, 'rgba(255, 159, 108, 0.35)', 2);
+      dots(m.points, MODEL_COLOR, 2);
+      g.fillStyle = '#c9ced6';
+      g.fillText(`t = ${m.t.toFixed(2)}: X(0,t) in one call (blue) · interpolant I_t (orange)`, 8, 18);
+    } else {
+      dots(m.points, MODEL_COLOR, 2);
+      g.fillStyle = '#c9ced6';
+      g.fillText(`N = ${m.n}`, 8, 18);
     }
-    if (!this.points) return;
-    g.fillStyle = 'rgba(108, 178, 255, 0.6)';
-    const p = this.points;
-    for (let k = 0; k < p.length; k += 2) {
-      const x = (p[k] + RANGE) * cell;
-      const y = c.height - (p[k + 1] + RANGE) * cell;
-      g.fillRect(x - 1, y - 1, 2, 2);
+  }
+
+  // The flow map's paths (polylines through the N + 1 stages) over the interpolant's straight
+  // lines from the same noise to independent data points: the map untangles the crossings.
+  drawTrajectories(g, c, m) {
+    const stages = m.n + 1;
+    const count = m.points.length / (2 * stages);
+    const at = (stage, k) => [m.points[2 * (stage * count + k)], m.points[2 * (stage * count + k) + 1]];
+    g.lineWidth = 1;
+    g.strokeStyle = LINE_COLOR;
+    g.beginPath();
+    for (let k = 0; k < count; k++) {
+      const [x0, y0] = at(0, k);
+      g.moveTo(px(c, x0), py(c, y0));
+      g.lineTo(px(c, m.reference[2 * k]), py(c, m.reference[2 * k + 1]));
     }
+    g.stroke();
+    g.strokeStyle = 'rgba(108, 178, 255, 0.45)';
+    g.beginPath();
+    for (let k = 0; k < count; k++) {
+      for (let s = 0; s < stages; s++) {
+        const [x, y] = at(s, k);
+        s ? g.lineTo(px(c, x), py(c, y)) : g.moveTo(px(c, x), py(c, y));
+      }
+    }
+    g.stroke();
+    g.fillStyle = '#9aa0a6';
+    for (let k = 0; k < count; k++) { const [x, y] = at(0, k); g.fillRect(px(c, x) - 1, py(c, y) - 1, 2, 2); }
+    g.fillStyle = '#8fc7ff';
+    for (let k = 0; k < count; k++) { const [x, y] = at(stages - 1, k); g.fillRect(px(c, x) - 1.5, py(c, y) - 1.5, 3, 3); }
   }
 
   drawLoss() {
@@ -180,13 +256,28 @@ class Panel {
     g.fillText(`loss (log scale) ${ls[ls.length - 1].toFixed(4)}`, 6, 14);
   }
 
-  showKl(rows, step) {
+  showKl(rows, step, seconds) {
     this.q('.kl').dataset.step = step;
     const cells = this.q('.kl tbody').querySelectorAll('td');
     rows.forEach((r, k) => { cells[k].textContent = r.kl.toFixed(3); });
     const floor = rows[0];
     this.q('.floor').textContent = `noise floor ${floor.noise_floor.toFixed(3)} (two true sets of ${floor.samples} samples)`;
+    this.klRows = rows;
+    const last = this.klHistory[this.klHistory.length - 1];
+    if (!last || seconds > last.seconds) this.klHistory.push({ seconds, kl1: rows[0].kl, kl4: rows[2].kl });
+    this.drawCharts();
   }
+
+  drawCharts() {
+    // The seed's numbers are for the checkerboard only.
+    const seed = $('dataset').value === 'checkerboard' ? SEED_KL[this.q('.method').value] : null;
+    drawKlVsN(this.q('.kl-vs-n'), this.klRows, seed);
+    drawKlVsTime(this.q('.kl-vs-time'), this.klHistory);
+  }
+}
+
+function viewMessage() {
+  return { type: 'set_view', view: $('view').value, t: Number($('t').value) };
 }
 
 function setPlaying(on) {
@@ -202,29 +293,55 @@ function validRecipe() {
   for (const [id, ok] of checks) {
     if (!ok(Number($(id).value))) { status(`invalid ${id}: ${$(id).value}`); return false; }
   }
+  if ($('dataset').value === 'drawn' && drawing.isEmpty()) { status('the drawing is empty: paint something first'); return false; }
   return true;
+}
+
+function resetAll() { if (validRecipe()) panels.forEach((p) => p.reset()); }
+
+function showViewControls() {
+  $('time-label').hidden = $('view').value !== 'time';
+  $('t-value').textContent = Number($('t').value).toFixed(2);
+  $('draw').hidden = $('dataset').value !== 'drawn';
 }
 
 $('play').addEventListener('click', () => setPlaying(!playing));
 $('step').addEventListener('click', () => { setPlaying(false); panels.forEach((p) => p.send({ type: 'step' })); });
-$('reset').addEventListener('click', () => { if (validRecipe()) panels.forEach((p) => p.reset()); });
+$('reset').addEventListener('click', resetAll);
 $('n').addEventListener('change', () => panels.forEach((p) => p.send({ type: 'set_n', n: Number($('n').value) })));
 $('backend').addEventListener('change', () => panels.forEach((p) => p.reset()));
+$('dataset').addEventListener('change', () => { showViewControls(); resetAll(); });
+$('view').addEventListener('change', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
+$('t').addEventListener('input', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
+$('draw-clear').addEventListener('click', () => drawing.clear());
+$('draw-train').addEventListener('click', resetAll);
 
-// Shareable settings: the URL holds the recipe, N, backend and each panel's method, e.g.
-// ?lr=0.002&batch=256&width=256&depth=4&seed=0&n=1&backend=auto&methods=lsd,psd-mid
-const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'n', 'backend'];
+// Shareable settings: the URL holds the recipe, dataset, view, N, backend and each panel's
+// method, e.g. ?lr=0.002&batch=256&width=256&depth=4&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
+// A drawing travels as `draw`, its 32x32 cells as base64url bytes (about 1.4 kB).
+const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend'];
 const params = new URLSearchParams(location.search);
-for (const id of SETTINGS) if (params.has(id)) $(id).value = params.get(id);
+for (const id of SETTINGS) {
+  if (!params.has(id)) continue;
+  const el = $(id);
+  el.value = params.get(id);
+  if (el.tagName === 'SELECT' && el.value === '') { // not one of the options
+    el.selectedIndex = 0;
+    status(`unknown ${id} '${params.get(id)}' in the URL; using ${el.value}`);
+  }
+}
+if (params.has('draw') && !drawing.decode(params.get('draw'))) status('the drawing in the URL is not valid; showing the default one');
 const methods = (params.get('methods') || DEFAULT_METHODS.join(',')).split(',').slice(0, 4);
 
 function saveSettings() {
   const q = new URLSearchParams();
   for (const id of SETTINGS) q.set(id, $(id).value);
   q.set('methods', panels.map((p) => p.q('.method').value).join(','));
+  if ($('dataset').value === 'drawn') q.set('draw', drawing.encode());
   history.replaceState(null, '', `?${q}`);
 }
 
+showViewControls();
 for (const m of methods) panels.push(new Panel(m));
 for (const p of panels) p.q('.method').addEventListener('change', saveSettings);
 for (const id of SETTINGS) $(id).addEventListener('change', saveSettings);

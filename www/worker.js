@@ -6,6 +6,9 @@
 //     {type: 'play'} / {type: 'pause'}  start / stop the training loop
 //     {type: 'step'}                    one optimizer step, then report
 //     {type: 'set_n', n}                number of flow-map jumps for drawn samples (1..1024)
+//     {type: 'set_view', view, t}       what 'samples' carries: 'samples' (N-step samples),
+//                                       'trajectories' (paths through the N jumps) or 'time'
+//                                       (X_{0,t} at slider time t, one network call)
 //     {type: 'kl_table'}                compute the KL-vs-N table now
 //     {type: 'save'}                    ask for the weights
 //     {type: 'load', bytes}             replace the weights (Uint8Array)
@@ -14,16 +17,29 @@
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
 //     {type: 'ready', backend, note, config}
 //     {type: 'progress', step, losses, steps_per_sec, lr}
-//     {type: 'samples', n, points}      Float32Array [x0, y0, x1, y1, ...]
-//     {type: 'kl_table', rows, step}    [{n_steps, kl, noise_floor, samples}, ...] at `step`
+//     {type: 'target', points}          samples of the target (for the faint background)
+//     {type: 'samples', view, n, t, points, reference}
+//         view 'samples':      points = N-step samples [x0, y0, x1, y1, ...]
+//         view 'trajectories': points = the N + 1 stages of TRAJECTORY_POINTS paths, one stage
+//                              after the other; reference = their interpolant end points x1
+//         view 'time':         points = X_{0,t}(x0); reference = the interpolant I_t
+//     {type: 'kl_table', rows, step, seconds}
+//                                       [{n_steps, kl, noise_floor, samples}, ...] at `step`,
+//                                       after `seconds` of training (wall clock, this session)
 //     {type: 'saved', bytes}            Uint8Array
-//     {type: 'loaded'}
+//     {type: 'loaded', step}           new weights (trained `step` steps); training time restarts
 //     {type: 'error', message}          a failed command; the session keeps its state
 import init, { Session } from './flowmap.js';
 
 let session = null;
 let running = false;
 let nSteps = 1;
+let view = 'samples';
+let time = 1;
+let trainSeconds = 0;
+// Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
+const TRAJECTORY_POINTS = 300;
+const VIEWS = ['samples', 'trajectories', 'time'];
 let lastDraw = 0;
 let lastKl = 0;
 let busy = Promise.resolve();
@@ -56,14 +72,29 @@ function serial(task) {
 
 async function sendSamples() {
   const t0 = performance.now();
-  const points = await session.sample(nSteps);
-  post({ type: 'samples', n: nSteps, points }, [points.buffer]);
+  let points, reference = null;
+  if (view === 'trajectories') {
+    points = await session.sample(nSteps, TRAJECTORY_POINTS, true);
+    reference = session.interpolant(1, TRAJECTORY_POINTS);
+  } else if (view === 'time') {
+    points = await session.flow_to(time);
+    reference = session.interpolant(time);
+  } else {
+    points = await session.sample(nSteps);
+  }
+  const transfer = reference ? [points.buffer, reference.buffer] : [points.buffer];
+  post({ type: 'samples', view, n: nSteps, t: time, points, reference }, transfer);
   drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
+}
+
+function sendTarget() {
+  const points = session.interpolant(1);
+  post({ type: 'target', points }, [points.buffer]);
 }
 
 async function sendKl() {
   const t0 = performance.now();
-  post({ type: 'kl_table', rows: await session.kl_table(), step: session.steps });
+  post({ type: 'kl_table', rows: await session.kl_table(), step: session.steps, seconds: trainSeconds });
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
 
@@ -83,6 +114,7 @@ async function trainSlice(maxSteps = Infinity) {
     if (performance.now() - c0 < SLICE_MS / 4) chunk *= 2;
   }
   const now = performance.now();
+  trainSeconds += (now - t0) / 1000;
   if (rateFrom && now > rateFrom.time) {
     const rate = (report.step - rateFrom.step) / ((now - rateFrom.time) / 1000);
     stepsPerSec = stepsPerSec ? 0.7 * stepsPerSec + 0.3 * rate : rate;
@@ -114,7 +146,9 @@ self.onmessage = (ev) => {
         post({ type: 'status', text: msg.options && msg.options.backend === 'webgpu'
           ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
         session = await Session.create(msg.config, msg.options);
+        trainSeconds = 0;
         post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
+        sendTarget();
         await sendSamples();
         lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
       });
@@ -137,6 +171,16 @@ self.onmessage = (ev) => {
         await sendSamples();
       });
       break;
+    case 'set_view':
+      serial(async () => {
+        const t = Number(msg.t);
+        if (!VIEWS.includes(msg.view)) throw new Error(`unknown view '${msg.view}' (expected ${VIEWS.join(', ')})`);
+        if (!(t >= 0 && t <= 1)) throw new Error(`t must be in [0, 1], got ${msg.t}`);
+        view = msg.view;
+        time = t;
+        if (session) await sendSamples();
+      });
+      break;
     case 'kl_table':
       serial(sendKl);
       break;
@@ -144,7 +188,7 @@ self.onmessage = (ev) => {
       serial(async () => { const bytes = await session.save(); post({ type: 'saved', bytes }, [bytes.buffer]); });
       break;
     case 'load':
-      serial(async () => { session.load(new Uint8Array(msg.bytes)); post({ type: 'loaded' }); await sendSamples(); await sendKl(); });
+      serial(async () => { session.load(new Uint8Array(msg.bytes)); trainSeconds = 0; post({ type: 'loaded', step: session.steps }); await sendSamples(); await sendKl(); });
       break;
     default:
       fail(`unknown message type '${msg.type}'`);

@@ -5,6 +5,7 @@
 
 use flowmap::backend::Backend;
 use flowmap::config::{Config, Method, Schedule};
+use flowmap::data::Dataset;
 use flowmap::eval::{Evaluator, KlTable};
 use flowmap::metrics::REFERENCE_SAMPLES;
 use flowmap::trainer::Trainer;
@@ -18,6 +19,7 @@ const USAGE: &str = "usage:
 
 options:
   --method lsd|psd-mid|psd-uniform|esd   (default lsd)
+  --dataset checkerboard|eight-gaussians|two-moons|spirals|rings   (default checkerboard)
   --steps N          optimizer steps (default 20000; also the schedule's length)
   --batch N          batch size (default 2048)
   --lr X             peak learning rate (default 1e-3)
@@ -68,6 +70,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         let t = &mut a.config.train;
         match flag.as_str() {
             "--method" => t.method = Method::parse(&value()?)?,
+            "--dataset" => t.dataset = Dataset::parse(&value()?)?,
             "--steps" => t.steps = num(&flag, &value()?)?,
             "--batch" => t.batch_size = num(&flag, &value()?)?,
             "--lr" => t.lr = num(&flag, &value()?)?,
@@ -143,9 +146,9 @@ fn run(mut a: Args) -> Result<(), String> {
     let m = &a.config.model;
     if a.command == "train" {
         println!(
-            "training {} on {:?}: {}x{} MLP ({} parameters), batch {}, {} steps, lr {} ({:?}), backend {}",
+            "training {} on {}: {}x{} MLP ({} parameters), batch {}, {} steps, lr {} ({:?}), backend {}",
             t.method.name(),
-            t.dataset,
+            t.dataset.name(),
             m.depth,
             m.width,
             trainer.net().parameter_count(),
@@ -189,7 +192,7 @@ fn run(mut a: Args) -> Result<(), String> {
         }
     }
     let start = Instant::now();
-    let eval = Evaluator::new(t.dataset, a.eval_samples, t.seed);
+    let eval = Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed);
     let table = eval.table(&trainer.sampling_net(), &device);
     print_table(t.method, &table);
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());

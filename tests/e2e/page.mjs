@@ -85,6 +85,87 @@ try {
   }));
   console.log('from the URL:', got);
   if (got.values !== '0.001 128 64 2 7 4' || got.methods !== 'esd,psd-uniform') fail(`URL settings not applied: ${JSON.stringify(got)}`);
+
+  // Views. Trajectories: both panels draw paths; time slider: t = 0 and t = 1 differ.
+  await page.selectOption('#view', 'trajectories');
+  await page.waitForFunction(() => [...document.querySelectorAll('canvas.samples')].every((c) => c.dataset.view === 'trajectories'), null, { timeout: 60_000 });
+  const pathPixels = await page.$$eval('canvas.samples', (cs) => cs.map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0; // path colour: blue dominant
+    for (let k = 0; k < d.length; k += 4) if (d[k + 2] > 100 && d[k + 2] > d[k] + 30) n++;
+    return n;
+  }));
+  console.log('trajectory pixels per panel:', pathPixels);
+  if (!pathPixels.every((n) => n > 2000)) fail(`trajectories view draws too little: ${pathPixels}`);
+  await mkdir('artifacts', { recursive: true });
+  await page.screenshot({ path: 'artifacts/e2e-trajectories.png', fullPage: true });
+
+  await page.selectOption('#view', 'time');
+  const slide = async (t) => {
+    await page.$eval('#t', (el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }, String(t));
+    await page.waitForFunction((v) => [...document.querySelectorAll('canvas.samples')].every((c) => c.dataset.view === 'time' && Number(c.dataset.t) === v), t, { timeout: 60_000 });
+    return page.$$eval('canvas.samples', (cs) => cs.map((c) => c.toDataURL()));
+  };
+  const atStart = await slide(0);
+  const atEnd = await slide(1);
+  if (atStart.some((img, k) => img === atEnd[k])) fail('the time slider does not change the drawing');
+  await slide(0.5);
+  await page.screenshot({ path: 'artifacts/e2e-time.png', fullPage: true });
+  await page.selectOption('#view', 'samples');
+
+  // Switching the dataset retrains both panels on the new target and draws it: the faint target
+  // points (colour #2a3346) of eight Gaussians fall on odd checkerboard cells, the checkerboard's
+  // never do.
+  const oddShare = () => page.$$eval('canvas.samples', (cs) => cs.map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let all = 0, odd = 0;
+    for (let k = 0; k < d.length; k += 4) {
+      if (d[k] !== 42 || d[k + 1] !== 51 || d[k + 2] !== 70) continue;
+      const p = k / 4, x = ((p % c.width) / c.width) * 5 - 2.5, y = 2.5 - (Math.floor(p / c.width) / c.height) * 5;
+      all++;
+      if (Math.abs(x) < 2 && Math.abs(y) < 2 && (Math.floor(x + 2) + Math.floor(y + 2)) % 2 === 1) odd++;
+    }
+    return all > 1000 ? odd / all : -1;
+  }));
+  const before = await oddShare();
+  await page.selectOption('#dataset', 'eight-gaussians');
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel')].every((p) => p.dataset.dataset === 'eight-gaussians'), null, { timeout: 60_000 });
+  await page.click('#play');
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel .rate')].every((r) => Number((/step (\d+)/.exec(r.textContent) || [0, 1e9])[1]) >= 30 && Number(/step (\d+)/.exec(r.textContent)[1]) < 20000), null, { timeout: 60_000 });
+  await page.click('#play');
+  await page.waitForTimeout(1000);
+  const after = await oddShare();
+  console.log(`target points on odd cells: checkerboard ${before}, eight Gaussians ${after}`);
+  if (!before.every((f) => f >= 0 && f < 0.02) || !after.every((f) => f > 0.2)) fail(`dataset switch did not redraw the target: ${before} -> ${after}`);
+  if (!(await page.url()).includes('dataset=eight-gaussians')) fail('the URL does not record the dataset');
+
+  // Draw your own: paint a horizontal stroke in the upper half, train on it; its target points
+  // lie in that band, and the URL carries the drawing.
+  await page.selectOption('#dataset', 'drawn');
+  await page.click('#draw-clear');
+  const box = await page.locator('#draw-canvas').boundingBox();
+  await page.mouse.move(box.x + 0.15 * box.width, box.y + 0.25 * box.height);
+  await page.mouse.down();
+  for (let f = 0.15; f <= 0.85; f += 0.05) await page.mouse.move(box.x + f * box.width, box.y + 0.25 * box.height);
+  await page.mouse.up();
+  await page.click('#draw-train');
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel')].every((p) => p.dataset.dataset === 'drawn'), null, { timeout: 60_000 });
+  await page.waitForTimeout(2000);
+  const band = await page.$$eval('canvas.samples', (cs) => cs.map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let all = 0, inside = 0;
+    for (let k = 0; k < d.length; k += 4) {
+      if (d[k] !== 42 || d[k + 1] !== 51 || d[k + 2] !== 70) continue;
+      const row = Math.floor(k / 4 / c.width) / c.height;
+      all++;
+      if (row > 0.15 && row < 0.35) inside++;
+    }
+    return all > 1000 ? inside / all : -1;
+  }));
+  console.log('drawn target points inside the painted band:', band);
+  if (!band.every((f) => f > 0.95)) fail(`the drawn target is not where it was painted: ${band}`);
+  if (!(await page.url()).includes('draw=')) fail('the URL does not carry the drawing');
+  await page.screenshot({ path: 'artifacts/e2e-drawn.png', fullPage: true });
 } catch (e) {
   fail(e.stack || String(e));
 } finally {

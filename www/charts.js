@@ -1,0 +1,84 @@
+// Small canvas charts for a panel: KL against N, and KL against training time.
+
+const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', SEED = '#ff9f6c', FLOOR = '#7d8590';
+const N_VALUES = [1, 2, 4, 8, 16];
+
+// The seed's PyTorch numbers (DEVELOPERS.md: 20k steps, batch 2048) on the checkerboard.
+export const SEED_KL = {
+  lsd: [0.405, 0.369, 0.280, 0.207, 0.194],
+  'psd-mid': [1.496, 0.845, 0.472, 0.265, 0.207],
+};
+
+function frame(c, title) {
+  const g = c.getContext('2d');
+  g.fillStyle = BG;
+  g.fillRect(0, 0, c.width, c.height);
+  g.font = '11px system-ui';
+  g.fillStyle = TEXT;
+  g.fillText(title, 6, 12);
+  return { g, left: 34, right: c.width - 8, top: 20, bottom: c.height - 18 };
+}
+
+/** Log-scale y axis from lo to hi with a tick per decade; returns the value -> pixel map. */
+function logAxis(box, lo, hi) {
+  const { g, left, right, top, bottom } = box;
+  const [a, b] = [Math.log10(lo), Math.log10(hi)];
+  const y = (v) => bottom - ((Math.log10(Math.max(v, lo)) - a) / (b - a)) * (bottom - top);
+  g.strokeStyle = AXIS;
+  g.fillStyle = TEXT;
+  for (let d = Math.ceil(a); d <= Math.floor(b); d++) {
+    const v = 10 ** d;
+    g.beginPath(); g.moveTo(left, y(v)); g.lineTo(right, y(v)); g.stroke();
+    g.fillText(v >= 1 ? String(v) : v.toFixed(-d), 2, y(v) + 4);
+  }
+  return y;
+}
+
+function line(g, pts, color, dash = []) {
+  g.strokeStyle = color;
+  g.setLineDash(dash);
+  g.beginPath();
+  pts.forEach(([x, y], k) => (k ? g.lineTo(x, y) : g.moveTo(x, y)));
+  g.stroke();
+  g.setLineDash([]);
+  g.fillStyle = color;
+  for (const [x, y] of pts) g.fillRect(x - 2, y - 2, 4, 4);
+}
+
+/** KL(N) for N = 1..16 (log-log), with the seed's curve for this method and the noise floor. */
+export function drawKlVsN(c, rows, seed) {
+  const box = frame(c, 'KL vs N');
+  if (!rows) return;
+  const kl = rows.map((r) => r.kl);
+  const floor = rows[0].noise_floor;
+  const all = [...kl, floor, ...(seed || [])].filter((v) => v > 0);
+  const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
+  const x = (k) => box.left + (k / (N_VALUES.length - 1)) * (box.right - box.left);
+  const { g } = box;
+  g.fillStyle = TEXT;
+  N_VALUES.forEach((n, k) => g.fillText(String(n), x(k) - 3, c.height - 4));
+  line(g, [[box.left, y(floor)], [box.right, y(floor)]], FLOOR, [3, 3]);
+  if (seed) line(g, seed.map((v, k) => [x(k), y(v)]), SEED, [5, 3]);
+  line(g, kl.map((v, k) => [x(k), y(v)]), MODEL);
+  g.fillStyle = MODEL; g.fillText('this model', box.right - 120, 12);
+  if (seed) { g.fillStyle = SEED; g.fillText('seed', box.right - 56, 12); }
+  g.fillStyle = FLOOR; g.fillText('floor', box.right - 28, 12);
+}
+
+/** KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve. */
+export function drawKlVsTime(c, history) {
+  const box = frame(c, 'KL vs training time');
+  if (history.length === 0) return;
+  const all = history.flatMap((h) => [h.kl1, h.kl4]).filter((v) => v > 0);
+  const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
+  const tMax = Math.max(30, ...history.map((h) => h.seconds));
+  const x = (s) => box.left + (s / tMax) * (box.right - box.left);
+  const { g } = box;
+  g.fillStyle = TEXT;
+  g.fillText('0 s', box.left, c.height - 4);
+  g.fillText(`${Math.round(tMax)} s`, box.right - 30, c.height - 4);
+  line(g, history.map((h) => [x(h.seconds), y(h.kl4)]), SEED);
+  line(g, history.map((h) => [x(h.seconds), y(h.kl1)]), MODEL);
+  g.fillStyle = MODEL; g.fillText('N=1', box.right - 60, 12);
+  g.fillStyle = SEED; g.fillText('N=4', box.right - 28, 12);
+}
