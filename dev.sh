@@ -2,7 +2,7 @@
 # The project's two commands, each installing what is missing first (idempotent):
 #   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
 #   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
-# Other entry points: ./dev.sh setup | build | e2e | bench | quality
+# Other entry points: ./dev.sh setup | build | e2e | bench | quality | screenshots
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -77,6 +77,11 @@ case "${1:-}" in
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
+    ;;
+  screenshots)
+    setup; build_site
+    say "README screenshots of each view (docs/view-*.png)"
+    node tests/e2e/screenshots.mjs
     ;;
   quality)
     setup; build_site

@@ -34,6 +34,17 @@ function logAxis(box, lo, hi) {
   return y;
 }
 
+/** Legend entries [text, colour], laid out right to left along the title line. */
+function legend(c, g, entries) {
+  let x = c.width - 6;
+  for (const [text, color] of entries.reverse()) {
+    x -= g.measureText(text).width;
+    g.fillStyle = color;
+    g.fillText(text, x, 12);
+    x -= 8;
+  }
+}
+
 function line(g, pts, color, dash = []) {
   g.strokeStyle = color;
   g.setLineDash(dash);
@@ -56,13 +67,13 @@ export function drawKlVsN(c, rows, seed) {
   const x = (k) => box.left + (k / (N_VALUES.length - 1)) * (box.right - box.left);
   const { g } = box;
   g.fillStyle = TEXT;
-  N_VALUES.forEach((n, k) => g.fillText(String(n), x(k) - 3, c.height - 4));
+  g.textAlign = 'center';
+  N_VALUES.forEach((n, k) => g.fillText(String(n), Math.min(x(k), c.width - 8), c.height - 4));
+  g.textAlign = 'left';
   line(g, [[box.left, y(floor)], [box.right, y(floor)]], FLOOR, [3, 3]);
   if (seed) line(g, seed.map((v, k) => [x(k), y(v)]), SEED, [5, 3]);
   line(g, kl.map((v, k) => [x(k), y(v)]), MODEL);
-  g.fillStyle = MODEL; g.fillText('this model', box.right - 120, 12);
-  if (seed) { g.fillStyle = SEED; g.fillText('seed', box.right - 56, 12); }
-  g.fillStyle = FLOOR; g.fillText('floor', box.right - 28, 12);
+  legend(c, g, [['this model', MODEL], ...(seed ? [['seed', SEED]] : []), ['floor', FLOOR]]);
 }
 
 /** KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve. */
@@ -76,9 +87,10 @@ export function drawKlVsTime(c, history) {
   const { g } = box;
   g.fillStyle = TEXT;
   g.fillText('0 s', box.left, c.height - 4);
-  g.fillText(`${Math.round(tMax)} s`, box.right - 30, c.height - 4);
+  g.textAlign = 'right';
+  g.fillText(`${Math.round(tMax)} s`, box.right, c.height - 4);
+  g.textAlign = 'left';
   line(g, history.map((h) => [x(h.seconds), y(h.kl4)]), SEED);
   line(g, history.map((h) => [x(h.seconds), y(h.kl1)]), MODEL);
-  g.fillStyle = MODEL; g.fillText('N=1', box.right - 60, 12);
-  g.fillStyle = SEED; g.fillText('N=4', box.right - 28, 12);
+  legend(c, g, [['N=1', MODEL], ['N=4', SEED]]);
 }

@@ -8,7 +8,7 @@ const RANGE = 2.5; // the drawn square [-2.5, 2.5]^2, the KL histogram's
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
 const PRETRAINED = ['lsd', 'psd-mid'];
 const MODEL_COLOR = 'rgba(108, 178, 255, 0.6)';
-const LINE_COLOR = 'rgba(255, 159, 108, 0.22)'; // the interpolant's straight lines
+const LINE_COLOR = 'rgba(255, 159, 108, 0.16)'; // the interpolant's straight lines
 
 let playing = false;
 const panels = [];
@@ -149,6 +149,7 @@ class Panel {
         this.q('.error').textContent = '';
         this.klHistory = [];
         this.losses = [];
+        this.drawLoss();
         status(`weights loaded (trained ${msg.step} steps)`);
         break;
       case 'error': this.error(msg.message); break;
@@ -233,7 +234,9 @@ class Panel {
     g.fillStyle = '#0b0d11';
     g.fillRect(0, 0, c.width, c.height);
     const ls = this.losses.filter((v) => Number.isFinite(v) && v > 0);
-    if (ls.length < 2) return;
+    g.fillStyle = '#9aa0a6';
+    g.font = '12px system-ui';
+    if (ls.length < 2) { g.fillText('loss: no training steps yet (press Play or Step)', 6, 14); return; }
     // Raw loss (faint) and its exponential moving average, on a log scale.
     const logs = ls.map(Math.log10);
     let avg = logs[0];
@@ -252,7 +255,6 @@ class Panel {
     line(logs, 'rgba(108, 178, 255, 0.25)');
     line(smooth, '#6cb2ff');
     g.fillStyle = '#9aa0a6';
-    g.font = '12px system-ui';
     g.fillText(`loss (log scale) ${ls[ls.length - 1].toFixed(4)}`, 6, 14);
   }
 

@@ -38,7 +38,7 @@ let view = 'samples';
 let time = 1;
 let trainSeconds = 0;
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
-const TRAJECTORY_POINTS = 300;
+const TRAJECTORY_POINTS = 200;
 const VIEWS = ['samples', 'trajectories', 'time'];
 let lastDraw = 0;
 let lastKl = 0;
