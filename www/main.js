@@ -143,7 +143,7 @@ class Panel {
         break;
       case 'target': this.target = msg.points; this.drawSamples(); break;
       case 'samples': this.shown = msg; this.drawSamples(); break;
-      case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds); break;
+      case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds, msg.complete); break;
       case 'saved': this.download(msg.bytes); break;
       case 'loaded':
         this.q('.error').textContent = '';
@@ -258,12 +258,20 @@ class Panel {
     g.fillText(`loss (log scale) ${ls[ls.length - 1].toFixed(4)}`, 6, 14);
   }
 
-  showKl(rows, step, seconds) {
-    this.q('.kl').dataset.step = step;
-    const cells = this.q('.kl tbody').querySelectorAll('td');
-    rows.forEach((r, k) => { cells[k].textContent = r.kl.toFixed(3); });
+  // Rows arrive one by one (N = 1 first); `complete` marks the whole table. data-first-step and
+  // data-step record the training step of the newest KL(N=1) and of the newest full table.
+  showKl(rows, step, seconds, complete) {
+    const table = this.q('.kl');
+    if (rows.length === 1) {
+      table.dataset.firstStep = step;
+      table.querySelectorAll('tbody td').forEach((td, k) => { if (k) td.classList.add('stale'); });
+    }
+    const cells = table.querySelectorAll('tbody td');
+    rows.forEach((r, k) => { cells[k].textContent = r.kl.toFixed(3); cells[k].classList.remove('stale'); });
     const floor = rows[0];
     this.q('.floor').textContent = `noise floor ${floor.noise_floor.toFixed(3)} (two true sets of ${floor.samples} samples)`;
+    if (!complete) return;
+    table.dataset.step = step;
     this.klRows = rows;
     const last = this.klHistory[this.klHistory.length - 1];
     if (!last || seconds > last.seconds) this.klHistory.push({ seconds, kl1: rows[0].kl, kl4: rows[2].kl });

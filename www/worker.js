@@ -23,9 +23,10 @@
 //         view 'trajectories': points = the N + 1 stages of TRAJECTORY_POINTS paths, one stage
 //                              after the other; reference = their interpolant end points x1
 //         view 'time':         points = X_{0,t}(x0); reference = the interpolant I_t
-//     {type: 'kl_table', rows, step, seconds}
+//     {type: 'kl_table', rows, step, seconds, complete}
 //                                       [{n_steps, kl, noise_floor, samples}, ...] at `step`,
-//                                       after `seconds` of training (wall clock, this session)
+//                                       after `seconds` of training (wall clock, this session);
+//                                       sent once per row as the table fills (N = 1 first)
 //     {type: 'saved', bytes}            Uint8Array
 //     {type: 'loaded', step}           new weights (trained `step` steps); training time restarts
 //     {type: 'error', message}          a failed command; the session keeps its state
@@ -40,9 +41,12 @@ let trainSeconds = 0;
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
 const TRAJECTORY_POINTS = 200;
 const VIEWS = ['samples', 'trajectories', 'time'];
+const TABLE_N = [1, 2, 4, 8, 16]; // the seed's KL table
 let lastDraw = 0;
 let lastKl = 0;
 let busy = Promise.resolve();
+// Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
+let preempted = false;
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
@@ -58,9 +62,9 @@ const KL_SHARE = 0.15;
 let klWait = KL_MIN_MS;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
-// A failed command stops the training loop: the page shows the message; the session is intact.
+// A failed command posts its message; the session is intact and keeps training if it was.
+// Only a failed training step (divergence) stops the loop, in trainSlice.
 const fail = (e) => {
-  running = false;
   post({ type: 'error', message: String(e && e.message ? e.message : e) });
 };
 
@@ -92,10 +96,24 @@ function sendTarget() {
   post({ type: 'target', points }, [points.buffer]);
 }
 
+// Rows are posted as they come (N = 1 first, the cheapest: a fifth of a second at 4x256), so
+// the page shows KL(N=1) right away and the rest of the table fills in.
 async function sendKl() {
   const t0 = performance.now();
-  post({ type: 'kl_table', rows: await session.kl_table(), step: session.steps, seconds: trainSeconds });
+  const rows = [];
+  for (const n of TABLE_N) {
+    await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
+    if (preempted) return;
+    rows.push(await session.kl(n));
+    post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === TABLE_N.length });
+  }
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
+}
+
+// The session, or a clear error if it does not exist (still starting, or failed to start).
+function need() {
+  if (!session) throw new Error('no model yet: the session is still starting or failed to start');
+  return session;
 }
 
 // Steps per second of wall time, drawing and KL included: what the user experiences.
@@ -109,7 +127,12 @@ async function trainSlice(maxSteps = Infinity) {
   let chunk = 1;
   while (done < maxSteps && performance.now() - t0 < SLICE_MS) {
     const c0 = performance.now();
-    report = await session.train_step(Math.min(chunk, maxSteps - done));
+    try {
+      report = await session.train_step(Math.min(chunk, maxSteps - done));
+    } catch (e) {
+      running = false; // e.g. divergence: continuing would only repeat the error
+      throw e;
+    }
     done += Math.min(chunk, maxSteps - done);
     if (performance.now() - c0 < SLICE_MS / 4) chunk *= 2;
   }
@@ -141,11 +164,15 @@ self.onmessage = (ev) => {
   switch (msg.type) {
     case 'init':
       running = false;
+      preempted = true;
       serial(async () => {
-        if (session) { session.free(); session = null; }
+        preempted = false;
         post({ type: 'status', text: msg.options && msg.options.backend === 'webgpu'
           ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
-        session = await Session.create(msg.config, msg.options);
+        // The old session stays until the new one exists: a rejected config loses nothing.
+        const next = await Session.create(msg.config, msg.options);
+        if (session) session.free();
+        session = next;
         trainSeconds = 0;
         post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
         sendTarget();
@@ -161,7 +188,7 @@ self.onmessage = (ev) => {
       serial(async () => { if (session) { await sendSamples(); await sendKl(); } });
       break;
     case 'step':
-      serial(async () => { await trainSlice(1); await sendSamples(); });
+      serial(async () => { need(); await trainSlice(1); await sendSamples(); });
       break;
     case 'set_n':
       serial(async () => {
@@ -182,13 +209,14 @@ self.onmessage = (ev) => {
       });
       break;
     case 'kl_table':
-      serial(sendKl);
+      serial(async () => { need(); await sendKl(); });
       break;
     case 'save':
-      serial(async () => { const bytes = await session.save(); post({ type: 'saved', bytes }, [bytes.buffer]); });
+      serial(async () => { const bytes = await need().save(); post({ type: 'saved', bytes }, [bytes.buffer]); });
       break;
     case 'load':
-      serial(async () => { session.load(new Uint8Array(msg.bytes)); trainSeconds = 0; post({ type: 'loaded', step: session.steps }); await sendSamples(); await sendKl(); });
+      preempted = true;
+      serial(async () => { preempted = false; need().load(new Uint8Array(msg.bytes)); trainSeconds = 0; post({ type: 'loaded', step: session.steps }); await sendSamples(); await sendKl(); });
       break;
     default:
       fail(`unknown message type '${msg.type}'`);

@@ -61,18 +61,33 @@ try {
   // Pretrained weights shipped with the site load into the (paused) LSD panel within seconds and
   // score like the README's CLI table (20k samples here, so a little higher than 0.129).
   const lsd = (sel) => `.panel:nth-child(1) ${sel}`;
+  const clicked = Date.now();
   await page.click(lsd('.pretrained'));
-  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.firstStep) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  const firstKlSeconds = (Date.now() - clicked) / 1000;
   const kl1 = Number(await page.textContent(lsd('.kl tbody td')));
-  console.log(`pretrained LSD: KL(N=1) ${kl1}`);
+  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  console.log(`pretrained LSD: KL(N=1) ${kl1} shown ${firstKlSeconds.toFixed(2)} s after the click (full table after ${((Date.now() - clicked) / 1000).toFixed(1)} s)`);
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
   await page.screenshot({ path: 'artifacts/e2e-pretrained.png', fullPage: true });
 
-  // A corrupt upload shows an error and leaves the model alone (its KL table stays at step 20000).
-  await page.setInputFiles(lsd('.load'), { name: 'bad.fmap', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
+  // A corrupt upload shows an error and leaves the model alone: one Step continues from step
+  // 20000 to 20001, and training (Play) goes on after another corrupt upload.
+  const corrupt = () => page.setInputFiles(lsd('.load'), { name: 'bad.fmap', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
+  const stepOf = (sel) => page.$eval(sel, (e) => Number((/step (\d+)/.exec(e.textContent) || [0, 0])[1]));
+  await corrupt();
   await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
   await page.click('#step');
   await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel).textContent), lsd('.rate'), { timeout: 60_000 });
+  await page.click('#play');
+  await page.$eval(lsd('.error'), (e) => { e.textContent = ''; });
+  await corrupt();
+  await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
+  const atError = await stepOf(lsd('.rate'));
+  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel).textContent) || [0, 0])[1]) >= s + 20, [lsd('.rate'), atError], { timeout: 60_000 });
+  console.log(`training went on after a corrupt upload during Play: step ${atError} -> ${await stepOf(lsd('.rate'))}`);
+  await page.click('#play');
+  await page.waitForTimeout(500);
 
   // Shareable settings: a URL reproduces the recipe, N and the panels' methods.
   const shared = await browser.newPage();
