@@ -279,6 +279,23 @@ impl Session {
         Ok(Uint8Array::from(ck.encode().as_slice()))
     }
 
+    /// What a checkpoint holds, without loading it: `{width, depth, step}`. Throws for a corrupt
+    /// file. The page uses it to give a panel the architecture of shipped weights before loading.
+    pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Info {
+            width: usize,
+            depth: usize,
+            step: usize,
+        }
+        let ck = crate::checkpoint::decode(bytes).map_err(|e| JsError::new(&e))?;
+        to_js(&Info {
+            width: ck.model.width,
+            depth: ck.model.depth,
+            step: ck.step,
+        })
+    }
+
     /// Replace the weights with saved ones. A corrupt file or another architecture throws and
     /// leaves the session untouched.
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), JsError> {

@@ -240,6 +240,17 @@ async fn weights_round_trip_through_bytes() {
     .map_err(JsValue::from)
     .unwrap();
     assert!(message(other.load(&saved.to_vec()).err().unwrap()).contains("2x32"));
+
+    // The header can be read without loading: what the page needs to adopt an architecture.
+    let info = Session::checkpoint_info(&saved.to_vec())
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!(
+        (num(&info, "width"), num(&info, "depth"), num(&info, "step")),
+        (32.0, 2.0, 5.0)
+    );
+    let err = Session::checkpoint_info(b"junk").expect_err("junk has no header");
+    assert!(message(err).contains("not a flow-map checkpoint"));
 }
 
 /// WebGPU in headless Chromium runs on SwiftShader (slow): tiny sizes only.

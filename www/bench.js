@@ -44,7 +44,7 @@ async function quality() {
   const cfg = withMethod(BROWSER, params.get('method') || 'lsd');
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
   for (const k of ['width', 'depth']) if (params.has(k)) cfg.model[k] = Number(params.get(k));
-  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
   const s = await Session.create(cfg, { backend, eval_samples: 100000 });
   const rows = [];
   let trained = 0; // seconds spent training, evaluation excluded

@@ -91,8 +91,9 @@ class Panel {
     this.send({ type: 'init', config: recipe(this.q('.method').value), options });
   }
 
-  // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the seed's budget:
-  // 4x256 networks on the checkerboard, so they load into the default recipe's sessions).
+  // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the seed's budget
+  // on the checkerboard; README). The panel takes their width and depth (LSD's is 6x256);
+  // Reset goes back to the controls' network.
   async loadPretrained() {
     const method = this.q('.method').value;
     if (!PRETRAINED.includes(method)) { this.error(`no pretrained weights for ${method} (only ${PRETRAINED.join(', ')})`); return; }
@@ -101,7 +102,7 @@ class Panel {
       const res = await fetch(new URL(`pretrained/${method}.fmap`, document.baseURI));
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const bytes = new Uint8Array(await res.arrayBuffer());
-      this.send({ type: 'load', bytes }, [bytes.buffer]);
+      this.send({ type: 'load', bytes, adopt: true }, [bytes.buffer]);
     } catch (e) {
       this.error(`could not fetch pretrained weights: ${e.message}`);
     }
@@ -124,6 +125,7 @@ class Panel {
         b.textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
         b.title = msg.note; // why this backend, e.g. why not WebGPU
         b.dataset.backend = msg.backend;
+        this.showArchitecture(msg.config.model);
         const d = msg.config.train.dataset;
         this.node.dataset.dataset = typeof d === 'string' ? d : Object.keys(d)[0];
         status(msg.backend === 'webgpu'
@@ -150,11 +152,18 @@ class Panel {
         this.klHistory = [];
         this.losses = [];
         this.drawLoss();
+        this.showArchitecture(msg.config.model);
         status(`weights loaded (trained ${msg.step} steps)`);
         break;
       case 'error': this.error(msg.message); break;
       default: console.warn('unknown worker message', msg);
     }
+  }
+
+  showArchitecture(model) {
+    const a = this.q('.arch');
+    a.textContent = `${model.depth}×${model.width}`;
+    a.dataset.depth = model.depth;
   }
 
   download(bytes) {

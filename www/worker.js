@@ -11,7 +11,8 @@
 //                                       (X_{0,t} at slider time t, one network call)
 //     {type: 'kl_table'}                compute the KL-vs-N table now
 //     {type: 'save'}                    ask for the weights
-//     {type: 'load', bytes}             replace the weights (Uint8Array)
+//     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
+//                                       the checkpoint's width and depth (shipped weights)
 //   worker -> page
 //     {type: 'booted'}                  wasm is loaded: the page may send 'init'
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
@@ -28,7 +29,7 @@
 //                                       after `seconds` of training (wall clock, this session);
 //                                       sent once per row as the table fills (N = 1 first)
 //     {type: 'saved', bytes}            Uint8Array
-//     {type: 'loaded', step}           new weights (trained `step` steps); training time restarts
+//     {type: 'loaded', step, config}   new weights (trained `step` steps); training time restarts
 //     {type: 'error', message}          a failed command; the session keeps its state
 import init, { Session } from './flowmap.js';
 
@@ -47,6 +48,7 @@ let lastKl = 0;
 let busy = Promise.resolve();
 // Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
 let preempted = false;
+let sessionOptions = {}; // the options of the last 'init', reused when adopting an architecture
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
@@ -116,6 +118,18 @@ function need() {
   return session;
 }
 
+// Shipped weights may be deeper than the current network: re-create the session with the
+// checkpoint's width and depth (same recipe and options) so they load. A corrupt file throws
+// before anything changes.
+async function adoptArchitecture(bytes) {
+  const info = Session.checkpoint_info(bytes);
+  const config = session.config;
+  if (info.width === config.model.width && info.depth === config.model.depth) return;
+  const next = await Session.create({ ...config, model: { width: info.width, depth: info.depth } }, sessionOptions);
+  session.free();
+  session = next;
+}
+
 // Steps per second of wall time, drawing and KL included: what the user experiences.
 let stepsPerSec = 0;
 let rateFrom = null; // {time, step} of the previous report
@@ -173,6 +187,7 @@ self.onmessage = (ev) => {
         const next = await Session.create(msg.config, msg.options);
         if (session) session.free();
         session = next;
+        sessionOptions = msg.options;
         trainSeconds = 0;
         post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
         sendTarget();
@@ -216,7 +231,17 @@ self.onmessage = (ev) => {
       break;
     case 'load':
       preempted = true;
-      serial(async () => { preempted = false; need().load(new Uint8Array(msg.bytes)); trainSeconds = 0; post({ type: 'loaded', step: session.steps }); await sendSamples(); await sendKl(); });
+      serial(async () => {
+        preempted = false;
+        const bytes = new Uint8Array(msg.bytes);
+        need();
+        if (msg.adopt) await adoptArchitecture(bytes);
+        session.load(bytes);
+        trainSeconds = 0;
+        post({ type: 'loaded', step: session.steps, config: session.config });
+        await sendSamples();
+        await sendKl();
+      });
       break;
     default:
       fail(`unknown message type '${msg.type}'`);

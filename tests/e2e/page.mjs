@@ -58,8 +58,8 @@ try {
     if (p.error) fail(`${p.method}: error shown: ${p.error}`);
   }
 
-  // Pretrained weights shipped with the site load into the (paused) LSD panel within seconds and
-  // score like the README's CLI table (20k samples here, so a little higher than 0.129).
+  // Pretrained weights shipped with the site load into the (paused) LSD panel, which takes their
+  // 6x256 shape, and score like the README's CLI table (20k samples here, so higher than 0.092).
   const lsd = (sel) => `.panel:nth-child(1) ${sel}`;
   const clicked = Date.now();
   await page.click(lsd('.pretrained'));
@@ -69,6 +69,8 @@ try {
   await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
   console.log(`pretrained LSD: KL(N=1) ${kl1} shown ${firstKlSeconds.toFixed(2)} s after the click (full table after ${((Date.now() - clicked) / 1000).toFixed(1)} s)`);
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
+  const arch = await page.textContent(lsd('.arch'));
+  if (arch !== '6×256') fail(`the panel did not take the pretrained network's shape: ${arch}`);
   await page.screenshot({ path: 'artifacts/e2e-pretrained.png', fullPage: true });
 
   // A corrupt upload shows an error and leaves the model alone: one Step continues from step
