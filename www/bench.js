@@ -12,7 +12,7 @@ const backend = params.get('backend') || 'flex';
 const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
 
 // The browser's default recipe: keep in sync with www/main.js.
-export const BROWSER = { model: { width: 256, depth: 4 }, train: { batch_size: 256, lr: 0.004, steps: 5000, warmup_steps: 100, ema_decay: 0.98 } };
+export const BROWSER = { model: { width: 192, depth: 5 }, train: { batch_size: 256, lr: 0.004, steps: 6900, warmup_steps: 100, ema_decay: 0.98 } };
 const SEED = { model: { width: 256, depth: 4 }, train: { batch_size: 2048 } };
 
 function withMethod(cfg, method) {

@@ -23,15 +23,16 @@ function dataset() {
 
 // The training recipe from the controls. The defaults (index.html) were chosen by measurement
 // in headless Chromium on 2 CPU cores (README, "Speed in the tab"); keep www/bench.js in sync.
-// The cosine schedule spans 5000 steps (about two minutes on one core), then holds 1% of the
-// peak lr; a short EMA (0.98) follows the fast early progress without lagging behind it. Peak lr
-// 4e-3 and EMA 0.98 measured best of 20 recipes for KL(N=1) after 120 s (README); every method
-// trains stably with them.
+// The cosine schedule spans 6900 steps (about two minutes on one core at 5x192), then holds 1%
+// of the peak lr; a short EMA (0.98) follows the fast early progress without lagging behind it.
+// 5x192 at peak lr 4e-3 and EMA 0.98 measured best of about 25 recipes for KL(N=1) after 120 s
+// (README, "Speed in the tab"): deeper than 4x256 at fewer FLOPs per step; every method trains
+// stably with it.
 function recipe(method) {
   const num = (id) => Number($(id).value);
   return {
     model: { width: num('width'), depth: num('depth') },
-    train: { method, dataset: dataset(), batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 5000, warmup_steps: 100, ema_decay: 0.98 },
+    train: { method, dataset: dataset(), batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 6900, warmup_steps: 100, ema_decay: 0.98 },
   };
 }
 
@@ -338,7 +339,7 @@ $('draw-clear').addEventListener('click', () => drawing.clear());
 $('draw-train').addEventListener('click', resetAll);
 
 // Shareable settings: the URL holds the recipe, dataset, view, N, backend and each panel's
-// method, e.g. ?lr=0.004&batch=256&width=256&depth=4&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
+// method, e.g. ?lr=0.004&batch=256&width=192&depth=5&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
 // A drawing travels as `draw`, its 32x32 cells as base64url bytes (about 1.4 kB).
 const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend'];
 const params = new URLSearchParams(location.search);

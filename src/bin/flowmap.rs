@@ -200,7 +200,7 @@ fn run(mut a: Args) -> Result<(), String> {
 }
 
 /// The network and batch the browser app uses by default (www/main.js).
-const BROWSER_SIZE: (usize, usize, usize) = (256, 4, 256);
+const BROWSER_SIZE: (usize, usize, usize) = (192, 5, 256);
 
 /// ms/step and GFLOP/s for LSD and PSD at the seed's size and the browser's default size.
 fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {

@@ -94,14 +94,20 @@ try {
   // Shareable settings: a URL reproduces the recipe, N and the panels' methods.
   const shared = await browser.newPage();
   shared.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  await shared.goto(`${base}?lr=0.001&batch=128&width=64&depth=2&seed=7&n=4&methods=esd,psd-uniform&autoplay=0`);
+  await shared.goto(`${base}?lr=0.001&batch=128&width=64&depth=2&seed=7&n=4&dataset=rings&view=time&t=0.3&methods=esd,psd-uniform&autoplay=0`);
   await shared.waitForFunction(() => document.querySelectorAll('.panel .backend[data-backend]').length === 2, null, { timeout: 60_000 });
   const got = await shared.evaluate(() => ({
-    values: ['lr', 'batch', 'width', 'depth', 'seed', 'n'].map((id) => document.getElementById(id).value).join(' '),
+    values: ['lr', 'batch', 'width', 'depth', 'seed', 'n', 'dataset', 'view', 't'].map((id) => document.getElementById(id).value).join(' '),
+    datasets: [...document.querySelectorAll('.panel')].map((p) => p.dataset.dataset).join(','),
     methods: [...document.querySelectorAll('.panel .method')].map((m) => m.value).join(','),
   }));
   console.log('from the URL:', got);
-  if (got.values !== '0.001 128 64 2 7 4' || got.methods !== 'esd,psd-uniform') fail(`URL settings not applied: ${JSON.stringify(got)}`);
+  if (got.values !== '0.001 128 64 2 7 4 rings time 0.3' || got.methods !== 'esd,psd-uniform' || got.datasets !== 'rings,rings') fail(`URL settings not applied: ${JSON.stringify(got)}`);
+  // An unknown value falls back to the default with a message instead of breaking the page.
+  await shared.goto(`${base}?dataset=swiss-roll&autoplay=0`);
+  await shared.waitForFunction(() => document.querySelectorAll('.panel .backend[data-backend]').length === 2, null, { timeout: 60_000 });
+  const fallback = await shared.evaluate(() => document.getElementById('dataset').value);
+  if (fallback !== 'checkerboard') fail(`an unknown dataset in the URL gave '${fallback}'`);
 
   // Views. Trajectories: both panels draw paths; time slider: t = 0 and t = 1 differ.
   await page.selectOption('#view', 'trajectories');
