@@ -418,3 +418,24 @@ async fn other_datasets_and_drawings_train_and_bad_drawings_are_refused() {
         assert!(m.contains(want), "{json}: '{m}' should mention '{want}'");
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_diverging_run_is_reported_not_drawn() {
+    // lr 1 with no clipping blows the weights up within a few steps.
+    let config = js(
+        r#"{"model":{"width":32,"depth":3},"train":{"lr":1.0,"warmup_steps":1,"grad_clip":null,"batch_size":256}}"#,
+    );
+    let mut s = Session::create(config, cpu_options("flex"))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let mut error = None;
+    for _ in 0..20 {
+        if let Err(e) = s.train_step(Some(5.0)).await {
+            error = Some(message(e));
+            break;
+        }
+    }
+    let m = error.expect("lr 1 without clipping must be reported as divergence");
+    assert!(m.contains("diverged"), "{m}");
+}
