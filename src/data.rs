@@ -253,15 +253,20 @@ mod tests {
         }
     }
 
+    /// (index, value) of the smallest value.
+    fn argmin(values: impl Iterator<Item = f64>) -> (usize, f64) {
+        values.enumerate().fold(
+            (0, f64::INFINITY),
+            |a, (k, d)| if d < a.1 { (k, d) } else { a },
+        )
+    }
+
     fn nearest(p: (f64, f64), centers: &[(f64, f64)]) -> (usize, f64) {
-        centers
-            .iter()
-            .map(|c| ((p.0 - c.0).powi(2) + (p.1 - c.1).powi(2)).sqrt())
-            .enumerate()
-            .fold(
-                (0, f64::INFINITY),
-                |a, (k, d)| if d < a.1 { (k, d) } else { a },
-            )
+        argmin(
+            centers
+                .iter()
+                .map(|c| ((p.0 - c.0).powi(2) + (p.1 - c.1).powi(2)).sqrt()),
+        )
     }
 
     fn pairs(pts: &[f32]) -> impl Iterator<Item = (f64, f64)> + '_ {
@@ -315,10 +320,7 @@ mod tests {
         let mut counts = [0usize; 3];
         for (x, y) in pairs(&Dataset::Rings.sample(&mut Rng::new(2), n)) {
             let r = (x * x + y * y).sqrt();
-            let (k, d) = RING_RADII.iter().map(|rr| (r - rr).abs()).enumerate().fold(
-                (0, f64::INFINITY),
-                |a, (k, d)| if d < a.1 { (k, d) } else { a },
-            );
+            let (k, d) = argmin(RING_RADII.iter().map(|rr| (r - rr).abs()));
             assert!(d < 0.4, "point at radius {r} is on no ring");
             counts[k] += 1;
         }

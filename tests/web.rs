@@ -29,10 +29,23 @@ fn cpu_options(backend: &str) -> JsValue {
 }
 
 async fn session(backend: &str) -> Session {
-    Session::create(small_config(), cpu_options(backend))
+    create(small_config(), cpu_options(backend)).await
+}
+
+/// A session that must start.
+async fn create(config: JsValue, options: JsValue) -> Session {
+    Session::create(config, options)
         .await
         .map_err(JsValue::from)
         .expect("session starts")
+}
+
+/// `count` optimizer steps that must succeed; the last step's report.
+async fn train(s: &mut Session, count: f64) -> JsValue {
+    s.train_step(Some(count))
+        .await
+        .map_err(JsValue::from)
+        .expect("training step")
 }
 
 fn num(obj: &JsValue, key: &str) -> f64 {
@@ -66,24 +79,11 @@ fn all_finite(a: &Float32Array) -> bool {
 async fn trains_samples_and_scores(backend: &str) {
     let mut s = session(backend).await;
     assert_eq!(s.backend(), backend);
-    let first = num(
-        &s.train_step(Some(5.0))
-            .await
-            .map_err(JsValue::from)
-            .unwrap(),
-        "total",
-    );
+    let first = num(&train(&mut s, 5.0).await, "total");
     for _ in 0..8 {
-        s.train_step(Some(5.0))
-            .await
-            .map_err(JsValue::from)
-            .unwrap();
+        train(&mut s, 5.0).await;
     }
-    let report = s
-        .train_step(Some(5.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let report = train(&mut s, 5.0).await;
     let last = num(&report, "total");
     assert_eq!(num(&report, "step") as usize, 50);
     assert!(
@@ -134,10 +134,7 @@ async fn flex_session_trains_samples_and_scores() {
 #[wasm_bindgen_test]
 async fn bad_input_throws_and_changes_nothing() {
     let mut s = session("ndarray").await;
-    s.train_step(Some(3.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    train(&mut s, 3.0).await;
     let before = s.save().await.map_err(JsValue::from).unwrap().to_vec();
 
     for n in [0.0, -1.0, f64::NAN, 1e9, 2.5, f64::INFINITY] {
@@ -214,16 +211,10 @@ async fn malformed_configs_are_rejected_with_messages() {
 #[wasm_bindgen_test]
 async fn weights_round_trip_through_bytes() {
     let mut s = session("ndarray").await;
-    s.train_step(Some(5.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    train(&mut s, 5.0).await;
     let saved: Uint8Array = s.save().await.map_err(JsValue::from).unwrap();
     let pts = points(&s, 2.0, 50.0).await;
-    s.train_step(Some(5.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    train(&mut s, 5.0).await;
     assert_ne!(points(&s, 2.0, 50.0).await, pts);
     s.load(&saved.to_vec()).map_err(JsValue::from).unwrap();
     assert_eq!(
@@ -232,13 +223,11 @@ async fn weights_round_trip_through_bytes() {
     );
     assert_eq!(points(&s, 2.0, 50.0).await, pts);
 
-    let mut other = Session::create(
+    let mut other = create(
         js(r#"{"model":{"width":16,"depth":2}}"#),
         cpu_options("ndarray"),
     )
-    .await
-    .map_err(JsValue::from)
-    .unwrap();
+    .await;
     assert!(message(other.load(&saved.to_vec()).err().unwrap()).contains("2x32"));
 
     // The header can be read without loading: what the page needs to adopt an architecture.
@@ -258,16 +247,9 @@ async fn weights_round_trip_through_bytes() {
 async fn webgpu_session_runs_the_same_api() {
     let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16,"steps":10}}"#);
     let options = js(r#"{"backend":"webgpu","eval_samples":64,"sample_count":32}"#);
-    let mut s = Session::create(config, options)
-        .await
-        .map_err(JsValue::from)
-        .expect("WebGPU session");
+    let mut s = create(config, options).await;
     assert_eq!(s.backend(), "webgpu");
-    let r = s
-        .train_step(Some(2.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let r = train(&mut s, 2.0).await;
     assert!(num(&r, "total").is_finite());
     let pts = s
         .sample(2.0, None, None)
@@ -285,43 +267,42 @@ async fn webgpu_session_runs_the_same_api() {
     // A second session (what the page's Reset does) reuses the initialised WebGPU runtime.
     let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16}}"#);
     let options = js(r#"{"backend":"auto","eval_samples":64,"sample_count":32}"#);
-    let again = Session::create(config, options)
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let again = create(config, options).await;
     assert_eq!(again.backend(), "webgpu", "{}", again.backend_note());
 }
 
-async fn floats(p: Result<Float32Array, JsError>) -> Vec<f32> {
-    p.map_err(JsValue::from).expect("points").to_vec()
+/// X_{0,t} of `count` base points, on the host.
+async fn flow_to(s: &Session, t: f64, count: f64) -> Vec<f32> {
+    s.flow_to(t, Some(count))
+        .await
+        .map_err(JsValue::from)
+        .expect("flow_to")
+        .to_vec()
+}
+
+/// I_t of `count` base points, on the host.
+fn interpolant(s: &Session, t: f64, count: f64) -> Vec<f32> {
+    s.interpolant(t, Some(count))
+        .map_err(JsValue::from)
+        .expect("interpolant")
+        .to_vec()
 }
 
 #[wasm_bindgen_test]
 async fn time_slider_and_interpolant_line_up_with_sampling() {
     let mut s = session("flex").await;
-    s.train_step(Some(20.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
-    let base = s
-        .interpolant(0.0, Some(200.0))
-        .map_err(JsValue::from)
-        .unwrap()
-        .to_vec();
+    train(&mut s, 20.0).await;
+    let base = interpolant(&s, 0.0, 200.0);
     // X_{0,0} is the identity, so the slider at t = 0 shows the base points I_0 = x0 ...
-    assert_eq!(floats(s.flow_to(0.0, Some(200.0)).await).await, base);
+    assert_eq!(flow_to(&s, 0.0, 200.0).await, base);
     // ... and at t = 1 it is one-step sampling from the same noise.
-    let one_jump = floats(s.flow_to(1.0, Some(200.0)).await).await;
+    let one_jump = flow_to(&s, 1.0, 200.0).await;
     assert_eq!(one_jump, points(&s, 1.0, 200.0).await);
-    let half = floats(s.flow_to(0.5, Some(200.0)).await).await;
+    let half = flow_to(&s, 0.5, 200.0).await;
     assert!(half != base && half != one_jump, "t = 0.5 is neither end");
 
     // I_1 are checkerboard samples, and I_t is the straight line between the ends.
-    let target = s
-        .interpolant(1.0, Some(200.0))
-        .map_err(JsValue::from)
-        .unwrap()
-        .to_vec();
+    let target = interpolant(&s, 1.0, 200.0);
     for p in target.chunks(2) {
         let (i, j) = ((p[0] + 2.0).floor() as i32, (p[1] + 2.0).floor() as i32);
         assert!(
@@ -331,11 +312,7 @@ async fn time_slider_and_interpolant_line_up_with_sampling() {
             p[1]
         );
     }
-    let mid = s
-        .interpolant(0.25, Some(200.0))
-        .map_err(JsValue::from)
-        .unwrap()
-        .to_vec();
+    let mid = interpolant(&s, 0.25, 200.0);
     for k in 0..mid.len() {
         let want = 0.75 * base[k] + 0.25 * target[k];
         assert!(
@@ -361,14 +338,8 @@ async fn other_datasets_and_drawings_train_and_bad_drawings_are_refused() {
     let moons = js(
         r#"{"model":{"width":32,"depth":2},"train":{"dataset":"two-moons","batch_size":128,"seed":1}}"#,
     );
-    let mut s = Session::create(moons, cpu_options("flex"))
-        .await
-        .map_err(JsValue::from)
-        .expect("two-moons session");
-    s.train_step(Some(5.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let mut s = create(moons, cpu_options("flex")).await;
+    train(&mut s, 5.0).await;
     let config = JSON::stringify(&s.config().map_err(JsValue::from).unwrap()).unwrap();
     assert!(String::from(config).contains("two-moons"));
 
@@ -376,19 +347,9 @@ async fn other_datasets_and_drawings_train_and_bad_drawings_are_refused() {
     let drawn = js(
         r#"{"model":{"width":32,"depth":2},"train":{"dataset":{"drawn":{"size":2,"cells":[0,0,0,1]}},"batch_size":128}}"#,
     );
-    let mut s = Session::create(drawn, cpu_options("flex"))
-        .await
-        .map_err(JsValue::from)
-        .expect("drawn session");
-    s.train_step(Some(5.0))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
-    let target = s
-        .interpolant(1.0, Some(300.0))
-        .map_err(JsValue::from)
-        .unwrap()
-        .to_vec();
+    let mut s = create(drawn, cpu_options("flex")).await;
+    train(&mut s, 5.0).await;
+    let target = interpolant(&s, 1.0, 300.0);
     assert!(target.chunks(2).all(|p| p[0] >= 0.0 && p[1] <= 0.0));
     let kl = s.kl(Some(1.0)).await.map_err(JsValue::from).unwrap();
     assert!(num(&kl, "kl").is_finite());
@@ -425,10 +386,7 @@ async fn a_diverging_run_is_reported_not_drawn() {
     let config = js(
         r#"{"model":{"width":32,"depth":3},"train":{"lr":1.0,"warmup_steps":1,"grad_clip":null,"batch_size":256}}"#,
     );
-    let mut s = Session::create(config, cpu_options("flex"))
-        .await
-        .map_err(JsValue::from)
-        .unwrap();
+    let mut s = create(config, cpu_options("flex")).await;
     let mut error = None;
     for _ in 0..20 {
         if let Err(e) = s.train_step(Some(5.0)).await {
