@@ -2,7 +2,7 @@
 # The project's two commands, each installing what is missing first (idempotent):
 #   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
 #   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
-# Other entry points: ./dev.sh setup | build | e2e | bench | quality | screenshots
+# Other entry points: ./dev.sh setup | build | e2e | bench | quality [method] | screenshots
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -84,9 +84,10 @@ case "${1:-}" in
     node tests/e2e/screenshots.mjs
     ;;
   quality)
+    # ./dev.sh quality [lsd|psd-mid|psd-uniform|esd]; EXTRA='&psd_space=x' overrides the recipe.
     setup; build_site
-    say "time to quality in headless Chromium (browser default recipe, LSD, CPU)"
-    node tests/e2e/bench.mjs quality flex
+    say "time to quality in headless Chromium (browser default recipe, ${2:-lsd}, CPU)"
+    METHOD="${2:-lsd}" node tests/e2e/bench.mjs quality flex
     ;;
   *) sed -n '2,5p' "$0"; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 //! One training batch, drawn on the host from the config's seed and uploaded in one go.
 
 use crate::config::{Method, TrainConfig};
-use crate::data::gaussian;
+use crate::data::base_noise;
 use crate::interpolant::{interpolate, sample_pair, velocity};
 use crate::losses::psd::Intermediate;
 use crate::rng::Rng;
@@ -31,10 +31,11 @@ pub struct Batch {
 }
 
 impl HostBatch {
-    pub fn draw(cfg: &TrainConfig, rng: &mut Rng) -> Self {
+    /// A batch for `cfg` with base noise N(0, sigma^2 I).
+    pub fn draw(cfg: &TrainConfig, sigma: f64, rng: &mut Rng) -> Self {
         let (nd, no) = cfg.split();
         let n = nd + no;
-        let x0 = gaussian(rng, n);
+        let x0 = base_noise(rng, n, sigma);
         let x1 = cfg.dataset.sample(rng, n);
         let pair = |k: usize| -> ([f32; 2], [f32; 2]) {
             ([x0[2 * k], x0[2 * k + 1]], [x1[2 * k], x1[2 * k + 1]])
@@ -99,7 +100,7 @@ mod tests {
             method: Method::PsdUniform,
             ..Default::default()
         };
-        let b = HostBatch::draw(&cfg, &mut Rng::new(1));
+        let b = HostBatch::draw(&cfg, 1.0, &mut Rng::new(1));
         assert_eq!((b.diag_t.len(), b.off_t.len()), (48, 16));
         assert_eq!((b.diag_x.len(), b.off_x.len()), (96, 32));
         for k in 0..16 {
@@ -109,13 +110,13 @@ mod tests {
             method: Method::PsdMid,
             ..cfg.clone()
         };
-        let b = HostBatch::draw(&mid, &mut Rng::new(1));
+        let b = HostBatch::draw(&mid, 1.0, &mut Rng::new(1));
         for k in 0..16 {
             assert!((b.off_u[k] - 0.5 * (b.off_s[k] + b.off_t[k])).abs() < 1e-6);
         }
         assert_eq!(
-            HostBatch::draw(&cfg, &mut Rng::new(9)),
-            HostBatch::draw(&cfg, &mut Rng::new(9))
+            HostBatch::draw(&cfg, 1.0, &mut Rng::new(9)),
+            HostBatch::draw(&cfg, 1.0, &mut Rng::new(9))
         );
     }
 }

@@ -80,7 +80,7 @@ impl Checkpoint {
             .zip(&self.layers)
             .map(|((i, o), (w, b))| linear_from(w.clone(), b.clone(), i, o, device))
             .collect();
-        FlowMapNet { layers }
+        FlowMapNet::from_layers(&self.model, layers)
     }
 
     pub fn encode(&self) -> Vec<u8> {

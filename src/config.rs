@@ -43,14 +43,31 @@ impl Method {
     }
 }
 
-/// The network v_{s,t}(x) = MLP([x, s, t]).
+/// Hidden-layer nonlinearity of the MLP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// x sigmoid(x): the reference network's choice.
+    #[default]
+    Silu,
+    /// x Phi(x) (exact, erf-based): the paper's released code.
+    Gelu,
+}
+
+/// The network v_{s,t}(x) = sigma MLP([x / sigma, s, t]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Hidden width. 256 is the seed's reference network.
+    /// Hidden width. 256 is the reference network.
     pub width: usize,
-    /// Number of hidden layers. 4 is the seed's reference network.
+    /// Number of hidden layers. 4 is the reference network.
     pub depth: usize,
+    pub activation: Activation,
+    /// Preconditioning scale sigma, meant to be the data's standard deviation (the paper's code):
+    /// the base is N(0, sigma^2 I), the network sees x / sigma and returns sigma times its output,
+    /// so inputs and outputs are of unit scale at every t. 1 (no preconditioning) is the
+    /// reference; the checkerboard's per-coordinate std is sqrt(4/3) = 1.155, so the two are close.
+    pub sigma: f64,
 }
 
 impl Default for ModelConfig {
@@ -58,8 +75,32 @@ impl Default for ModelConfig {
         Self {
             width: 256,
             depth: 4,
+            activation: Activation::Silu,
+            sigma: 1.0,
         }
     }
+}
+
+/// Where the PSD residual is measured (see `losses::psd`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PsdSpace {
+    /// |X_{s,t} - sg(X_{u,t} o X_{s,u})|^2: the reference notebook's form.
+    #[default]
+    X,
+    /// The same residual divided by (t - s), a velocity: the paper's released code.
+    V,
+}
+
+/// What one gradient-norm clip bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClipScope {
+    /// Each parameter tensor's norm separately (Burn's `GradientClipping::Norm`).
+    #[default]
+    Tensor,
+    /// The norm of all gradients together (PyTorch's `clip_grad_norm_`, the paper's code).
+    Global,
 }
 
 /// Learning-rate schedule over `steps`.
@@ -71,6 +112,9 @@ pub enum Schedule {
     /// Linear warm-up, then cosine decay to `min_lr_ratio * lr` at `steps`.
     #[default]
     Cosine,
+    /// Constant until `plateau_steps`, then lr sqrt(plateau_steps / step): the paper's code.
+    /// It never reaches a floor, so a run can go on past `steps`.
+    InverseSqrt,
 }
 
 /// Everything that decides a training run.
@@ -96,9 +140,16 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Floor of the cosine schedule as a fraction of `lr`.
     pub min_lr_ratio: f64,
-    /// Clip the global gradient norm to this value; `None` disables clipping. Self-distillation
+    /// Steps at full lr before the inverse-sqrt schedule starts to decay. 2000: a tenth of the
+    /// reference budget, so at 20k steps the lr has fallen to 0.32 of its peak.
+    pub plateau_steps: usize,
+    /// Clip the gradient norm to this value; `None` disables clipping. Self-distillation
     /// targets move with the model, and clipping tames the occasional spike early on.
     pub grad_clip: Option<f64>,
+    /// Per tensor (what the tables up to issue 15 used) or global.
+    pub clip_scope: ClipScope,
+    /// PSD residual in X-space or velocity space; LSD and ESD ignore it.
+    pub psd_space: PsdSpace,
     /// Exponential moving average of the weights used for sampling; `None` samples the raw
     /// weights. Averaging removes the step-to-step jitter that a KL on 3600 bins sees.
     pub ema_decay: Option<f64>,
@@ -119,7 +170,10 @@ impl Default for TrainConfig {
             steps: 20_000,
             warmup_steps: 200,
             min_lr_ratio: 0.01,
+            plateau_steps: 2000,
             grad_clip: Some(1.0),
+            clip_scope: ClipScope::Tensor,
+            psd_space: PsdSpace::X,
             ema_decay: Some(0.999),
             seed: 0,
         }
@@ -150,6 +204,10 @@ impl Config {
         check(m.depth >= 1 && m.depth <= MAX_DEPTH, || {
             format!("model.depth must be in 1..={MAX_DEPTH}, got {}", m.depth)
         })?;
+        check(
+            m.sigma.is_finite() && m.sigma >= 0.01 && m.sigma <= 100.0,
+            || format!("model.sigma must be in [0.01, 100], got {}", m.sigma),
+        )?;
         check(t.batch_size >= 2 && t.batch_size <= MAX_BATCH, || {
             format!(
                 "train.batch_size must be in 2..={MAX_BATCH}, got {}",
@@ -232,6 +290,10 @@ impl TrainConfig {
                 let cos = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
                 self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cos
             }
+            Schedule::InverseSqrt => {
+                let plateau = self.plateau_steps.max(1) as f64;
+                (plateau / (step + 1) as f64).sqrt().min(1.0)
+            }
         };
         self.lr * warm * decay
     }
@@ -282,6 +344,16 @@ mod tests {
             ..t
         };
         assert_eq!(c.lr_at(777), c.lr);
+        let r = TrainConfig {
+            schedule: Schedule::InverseSqrt,
+            warmup_steps: 0,
+            plateau_steps: 100,
+            ..t
+        };
+        assert_eq!(r.lr_at(0), r.lr);
+        assert_eq!(r.lr_at(99), r.lr);
+        assert!((r.lr_at(399) - r.lr / 2.0).abs() < 1e-12);
+        assert!((r.lr_at(9_999) - r.lr / 10.0).abs() < 1e-12);
     }
 
     #[test]

@@ -216,6 +216,15 @@ fn drawn_point(rng: &mut Rng, size: usize, cdf: &[f64]) -> (f64, f64) {
 }
 
 /// `n` standard normal points in 2-D, flattened as `[x0, y0, ...]`.
+/// n points of the base N(0, sigma^2 I) (`sigma` is [`crate::config::ModelConfig::sigma`]).
+pub fn base_noise(rng: &mut Rng, n: usize, sigma: f64) -> Vec<f32> {
+    let mut out = gaussian(rng, n);
+    if sigma != 1.0 {
+        out.iter_mut().for_each(|x| *x = (*x as f64 * sigma) as f32);
+    }
+    out
+}
+
 pub fn gaussian(rng: &mut Rng, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(2 * n);
     for _ in 0..n {

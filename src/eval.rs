@@ -1,7 +1,7 @@
 //! The KL table: sample with N = 1, 2, 4, 8, 16 jumps from fixed base noise and compare each
 //! histogram with a fixed true sample set; the noise floor compares two true sets.
 
-use crate::data::{Dataset, gaussian};
+use crate::data::{Dataset, base_noise};
 use crate::metrics::{histogram, kl_divergence};
 use crate::model::FlowMapNet;
 use crate::rng::Rng;
@@ -33,12 +33,13 @@ pub struct KlTable {
 }
 
 impl Evaluator {
-    /// `samples` points per set, all drawn from `seed` (independent of the training stream).
-    pub fn new(dataset: Dataset, samples: usize, seed: u64) -> Self {
+    /// `samples` points per set, all drawn from `seed` (independent of the training stream);
+    /// the base is N(0, sigma^2 I).
+    pub fn new(dataset: Dataset, samples: usize, seed: u64, sigma: f64) -> Self {
         let mut rng = Rng::new(seed ^ 0x005E_ED0F_E7A1);
         let a = dataset.sample(&mut rng, samples);
         let b = dataset.sample(&mut rng, samples);
-        let base = gaussian(&mut rng, samples);
+        let base = base_noise(&mut rng, samples, sigma);
         let true_hist = histogram(&a);
         let noise_floor = kl_divergence(&true_hist, &histogram(&b));
         Self {

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
+pub mod clipping;
 pub mod config;
 pub mod data;
 pub mod eval;

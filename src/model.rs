@@ -4,10 +4,14 @@
 //! Burn has only first-order reverse mode, so the exact time derivative that LSD and ESD need is
 //! pushed through the layers beside the forward pass (a JVP): for each layer
 //!   z = h W + b,       dz = dh W
-//!   a = silu(z),       da = silu'(z) dz,   silu'(z) = sig(z) + a (1 - sig(z)).
+//!   a = silu(z),       da = silu'(z) dz,   silu'(z) = sig(z) + a (1 - sig(z))
+//!   (or a = gelu(z) = z Phi(z),            gelu'(z) = Phi(z) + z phi(z)).
 //! These are ordinary tensor ops, so reverse mode differentiates through both streams.
+//!
+//! With preconditioning (sigma != 1, the data's standard deviation) the network sees x / sigma and
+//! returns sigma * MLP: v_{s,t}(x) = sigma MLP([x / sigma, s, t]), as in the paper's code.
 
-use crate::config::ModelConfig;
+use crate::config::{Activation, ModelConfig};
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -19,10 +23,15 @@ pub const INPUT_DIM: usize = 4;
 /// Output: a velocity in the plane.
 pub const OUTPUT_DIM: usize = 2;
 
-/// The MLP 4 -> depth x width (SiLU) -> 2.
+/// The MLP 4 -> depth x width (SiLU or GELU) -> 2, with optional sigma-preconditioning.
 #[derive(Module, Debug)]
 pub struct FlowMapNet {
     pub layers: Vec<Linear>,
+    /// GELU hidden activations instead of SiLU ([`Activation`]; a plain flag so that the module
+    /// derive treats it as a constant).
+    pub gelu: bool,
+    /// The preconditioning scale sigma ([`ModelConfig::sigma`]); 1 means none.
+    pub sigma: f32,
 }
 
 /// Per-layer (in, out) sizes.
@@ -65,38 +74,94 @@ impl FlowMapNet {
                 linear_from(w, b, i, o, device)
             })
             .collect();
-        Self { layers }
+        Self::from_layers(cfg, layers)
+    }
+
+    /// A net of `cfg`'s activation and preconditioning around given layers.
+    pub fn from_layers(cfg: &ModelConfig, layers: Vec<Linear>) -> Self {
+        Self {
+            layers,
+            gelu: cfg.activation == Activation::Gelu,
+            sigma: cfg.sigma as f32,
+        }
+    }
+
+    /// The same activation and preconditioning around other layers.
+    pub fn with_layers(&self, layers: Vec<Linear>) -> Self {
+        Self {
+            layers,
+            gelu: self.gelu,
+            sigma: self.sigma,
+        }
     }
 
     /// v on a packed input. `input`: [B, 4] = [x, s, t]; returns [B, 2].
     pub fn velocity_packed(&self, input: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
-        let mut h = input;
+        let mut h = self.precondition(input);
         for (i, layer) in self.layers.iter().enumerate() {
             let z = affine(layer, h); // [B, out]
-            h = if i == last { z } else { silu(z) };
+            h = if i == last {
+                z
+            } else if self.gelu {
+                gelu_phi(z).0
+            } else {
+                silu(z)
+            };
         }
-        h
+        self.rescale(h)
     }
 
     /// v and its directional derivative. `input`, `tangent`: [B, 4]; returns ([B, 2], [B, 2]).
     pub fn velocity_jvp(&self, input: Tensor<2>, tangent: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let last = self.layers.len() - 1;
-        let (mut h, mut dh) = (input, tangent);
+        // The input scaling is linear, so the tangent is scaled the same way.
+        let (mut h, mut dh) = (self.precondition(input), self.precondition(tangent));
         for (i, layer) in self.layers.iter().enumerate() {
             let z = affine(layer, h); // [B, out]
             let dz = dh.matmul(layer.weight.val()); // [B, out]: the bias has no tangent
             if i == last {
-                return (z, dz);
+                return (self.rescale(z), self.rescale(dz));
             }
-            let sig = sigmoid(z.clone()); // [B, out]
-            let a = z * sig.clone(); // silu(z)
-            // silu'(z) = sig + a (1 - sig) = sig + a - a sig
-            let slope = sig.clone() + a.clone() - a.clone() * sig;
+            let (a, slope) = if self.gelu {
+                let (a, phi_cdf) = gelu_phi(z.clone());
+                // gelu'(z) = Phi(z) + z phi(z), phi(z) = exp(-z^2/2) / sqrt(2 pi)
+                let density = (z.clone().square() * -0.5).exp() * FRAC_1_SQRT_2PI;
+                (a, phi_cdf + z * density)
+            } else {
+                let sig = sigmoid(z.clone()); // [B, out]
+                let a = z * sig.clone(); // silu(z)
+                // silu'(z) = sig + a (1 - sig) = sig + a - a sig
+                let slope = sig.clone() + a.clone() - a.clone() * sig;
+                (a, slope)
+            };
             h = a;
             dh = dz * slope;
         }
         unreachable!("a FlowMapNet has at least one layer")
+    }
+
+    /// [x / sigma, s, t] for a packed input (or tangent) `input`: [B, 4]; a no-op at sigma = 1.
+    fn precondition(&self, input: Tensor<2>) -> Tensor<2> {
+        if self.sigma == 1.0 {
+            return input;
+        }
+        let k = 1.0 / self.sigma;
+        let scale = Tensor::<1>::from_data(
+            TensorData::new(vec![k, k, 1.0, 1.0], [INPUT_DIM]),
+            &input.device(),
+        )
+        .unsqueeze::<2>(); // [1, 4]
+        input * scale
+    }
+
+    /// sigma * output; a no-op at sigma = 1.
+    fn rescale(&self, out: Tensor<2>) -> Tensor<2> {
+        if self.sigma == 1.0 {
+            out
+        } else {
+            out * self.sigma
+        }
     }
 
     /// v_{s,t}(x). `x`: [B, 2], `s`, `t`: [B, 1]; returns [B, 2].
@@ -157,6 +222,15 @@ fn affine(layer: &Linear, h: Tensor<2>) -> Tensor<2> {
 
 fn silu(z: Tensor<2>) -> Tensor<2> {
     z.clone() * sigmoid(z)
+}
+
+/// 1 / sqrt(2 pi), the standard normal density at 0.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// (gelu(z) = z Phi(z), Phi(z)) with Phi the standard normal CDF, 0.5 (1 + erf(z / sqrt 2)).
+fn gelu_phi(z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let cdf = ((z.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
+    (z * cdf.clone(), cdf)
 }
 
 /// ([x, s, t] as [B, 4], t - s as [B, 1]).

@@ -1,4 +1,5 @@
-//! N-step sampling with the flow map: x <- X_{k/N,(k+1)/N}(x), k = 0..N-1, from x ~ N(0, I).
+//! N-step sampling with the flow map: x <- X_{k/N,(k+1)/N}(x), k = 0..N-1, from x ~ N(0, sigma^2 I)
+//! (sigma = 1 unless the model is preconditioned).
 
 use crate::model::FlowMapNet;
 use burn::tensor::{Device, Tensor, TensorData};

@@ -1,17 +1,16 @@
 //! One optimizer step, top to bottom: draw a batch, diagonal loss on 75% of it, the method's
-//! self-distillation loss on the rest, backward, AdamW, EMA.
+//! self-distillation loss on the rest, backward, gradient clipping, AdamW, EMA.
 
 use crate::batch::HostBatch;
 use crate::checkpoint::{self, Checkpoint};
+use crate::clipping::clip_gradients;
 use crate::config::{Config, Method};
 use crate::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
 use crate::model::FlowMapNet;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{
-    AdamWConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig,
-};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 /// The loss terms of one step, still on the device (read them with [`Self::read`] natively or
@@ -71,6 +70,36 @@ pub struct Trainer {
     optim: ModuleOptimizer,
     rng: Rng,
     step: usize,
+    clips: ClipCounts,
+}
+
+/// How often gradient clipping changed the step, summed on the device since the last
+/// [`Trainer::take_clip_counts`].
+pub struct ClipCounts {
+    /// Steps in which at least one gradient was scaled down.
+    pub steps_clipped: Option<Tensor<1>>,
+    /// Gradient tensors scaled down (global clipping: one per clipped step).
+    pub tensors_clipped: Option<Tensor<1>>,
+    /// Steps counted.
+    pub steps: usize,
+}
+
+impl ClipCounts {
+    fn empty() -> Self {
+        Self {
+            steps_clipped: None,
+            tensors_clipped: None,
+            steps: 0,
+        }
+    }
+
+    fn add(&mut self, tensors: Tensor<1>) {
+        let any = tensors.clone().greater_elem(0.0).float();
+        let sum = |acc: Option<Tensor<1>>, x: Tensor<1>| Some(acc.map_or(x.clone(), |a| a + x));
+        self.steps_clipped = sum(self.steps_clipped.take(), any);
+        self.tensors_clipped = sum(self.tensors_clipped.take(), tensors);
+        self.steps += 1;
+    }
 }
 
 impl Trainer {
@@ -90,6 +119,7 @@ impl Trainer {
             optim,
             rng,
             step: 0,
+            clips: ClipCounts::empty(),
         })
     }
 
@@ -118,20 +148,26 @@ impl Trainer {
     /// One optimizer step.
     pub fn step(&mut self) -> StepLosses {
         let cfg = &self.config.train;
-        let b = HostBatch::draw(cfg, &mut self.rng).to_device(&self.device);
+        let b =
+            HostBatch::draw(cfg, self.config.model.sigma, &mut self.rng).to_device(&self.device);
         let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
 
         let diagonal = diagonal_loss(&self.net, b.diag_x, b.diag_t, b.diag_target);
         let off_diagonal = match cfg.method {
             Method::Lsd => lsd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
             Method::PsdMid | Method::PsdUniform => {
-                psd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_u, b.off_t)
+                let times = [b.off_s, b.off_u, b.off_t];
+                psd_loss(&self.net, &teacher, b.off_x, times, cfg.psd_space)
             }
             Method::Esd => esd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
         };
         let loss = diagonal.clone() + off_diagonal.clone();
 
-        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        if let Some(c) = cfg.grad_clip {
+            let clipped = clip_gradients(&mut grads, &self.net, c as f32, cfg.clip_scope);
+            self.clips.add(clipped);
+        }
         let lr = cfg.lr_at(self.step);
         self.net = self.optim.step(lr, self.net.clone(), grads);
         self.update_ema();
@@ -140,6 +176,11 @@ impl Trainer {
             diagonal: diagonal.detach(),
             off_diagonal: off_diagonal.detach(),
         }
+    }
+
+    /// The clip counts since the last call (read them like the losses), and a fresh count.
+    pub fn take_clip_counts(&mut self) -> ClipCounts {
+        std::mem::replace(&mut self.clips, ClipCounts::empty())
     }
 
     /// ema <- d ema + (1 - d) w, with d warmed up as min(decay, (1 + k) / (10 + k)) so that
@@ -168,7 +209,7 @@ impl Trainer {
                 },
             })
             .collect();
-        self.ema = Some(FlowMapNet { layers });
+        self.ema = Some(ema.with_layers(layers));
     }
 
     /// The sampling weights as a checkpoint (synchronous read: CPU devices only).
@@ -198,7 +239,6 @@ fn optimizer(config: &Config) -> ModuleOptimizer {
     let t = &config.train;
     AdamWConfig::new()
         .with_weight_decay(t.weight_decay as f32)
-        .with_epsilon(1e-8) // PyTorch's default, as in the seed
-        .with_grad_clipping(t.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32)))
-        .init()
+        .with_epsilon(1e-8) // PyTorch's default, as in the reference
+        .init() // clipping happens before, in `step` (see `clipping`)
 }

@@ -114,6 +114,7 @@ impl Session {
             config.train.dataset.clone(),
             options.eval_samples,
             config.train.seed,
+            config.model.sigma,
         );
         let trainer = Trainer::new(config, &device).map_err(|e| JsError::new(&e))?;
         Ok(Session {
@@ -283,20 +284,23 @@ impl Session {
         Ok(Uint8Array::from(ck.encode().as_slice()))
     }
 
-    /// What a checkpoint holds, without loading it: `{width, depth, step}`. Throws for a corrupt
-    /// file. The page uses it to give a panel the architecture of shipped weights before loading.
+    /// What a checkpoint holds, without loading it: `{width, depth, step, model}` (`model`: the
+    /// whole model config, activation and preconditioning included). Throws for a corrupt file.
+    /// The page uses it to give a panel the architecture of shipped weights before loading.
     pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsError> {
         #[derive(Serialize)]
         struct Info {
             width: usize,
             depth: usize,
             step: usize,
+            model: crate::config::ModelConfig,
         }
         let ck = crate::checkpoint::decode(bytes).map_err(|e| JsError::new(&e))?;
         to_js(&Info {
             width: ck.model.width,
             depth: ck.model.depth,
             step: ck.step,
+            model: ck.model,
         })
     }
 
@@ -320,7 +324,8 @@ impl Session {
     /// `interpolant` start from the same noise, so their pictures line up point by point.
     fn base_points(&self, count: usize) -> Vec<f32> {
         let seed = self.trainer.config().train.seed ^ 0xD15_A1A7;
-        crate::data::gaussian(&mut Rng::new(seed), count)
+        let sigma = self.trainer.config().model.sigma;
+        crate::data::base_noise(&mut Rng::new(seed), count, sigma)
     }
 
     fn base(&self, count: usize) -> Tensor<2> {

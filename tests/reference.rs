@@ -5,7 +5,9 @@ mod common;
 
 use burn::module::Module;
 use common::*;
-use flowmap::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
+use flowmap::config::PsdSpace;
+use flowmap::losses::psd::{psd_loss, psd_residual};
+use flowmap::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss};
 use serde_json::Value;
 
 struct Fixture {
@@ -134,11 +136,43 @@ fn losses_and_their_gradients_match_pytorch() {
             "lsd" => lsd_loss(&net, &teacher, xs, s, t),
             "psd_mid" => {
                 let u: Vec<f64> = f.s.iter().zip(&f.t).map(|(a, b)| 0.5 * (a + b)).collect();
-                psd_loss(&net, &teacher, xs, s, column(&u, &dev), t)
+                psd_loss(&net, &teacher, xs, [s, column(&u, &dev), t], PsdSpace::X)
             }
             "esd" => esd_loss(&net, &teacher, xs, s, t),
             _ => unreachable!(),
         };
         check_loss(name, &f, loss, &net);
+    }
+}
+
+/// The two PSD forms on the reference network, midpoint and a uniform u: per row, the v-space
+/// residual times (t - s) is the X-space residual (the (t - s)^2 between the losses), and the
+/// X-space loss is PyTorch's. The v-space residual is computed from velocities, the X-space one
+/// from composed jumps, so a wrong weight w or a dropped (t - s) shows up here.
+#[test]
+fn psd_velocity_residual_is_the_x_residual_over_t_minus_s() {
+    let f = fixture();
+    let dev = cpu();
+    let net = reference_net(&f.r, &dev);
+    let mid: Vec<f64> = f.s.iter().zip(&f.t).map(|(a, b)| 0.5 * (a + b)).collect();
+    let skew: Vec<f64> =
+        f.s.iter()
+            .zip(&f.t)
+            .map(|(a, b)| a + 0.3 * (b - a))
+            .collect();
+    for u in [mid, skew] {
+        let times = || [column(&f.s, &dev), column(&u, &dev), column(&f.t, &dev)];
+        let xs = || tensor2(&f.interp(&f.s), &dev);
+        let rx = host(psd_residual(&net, &net, xs(), times(), PsdSpace::X));
+        let rv = host(psd_residual(&net, &net, xs(), times(), PsdSpace::V));
+        let scaled: Vec<f32> = rv
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| (r as f64 * (f.t[k / 2] - f.s[k / 2])) as f32)
+            .collect();
+        let rx: Vec<f64> = rx.into_iter().map(f64::from).collect();
+        let scale = rx.iter().fold(0f64, |m, x| m.max(x.abs()));
+        assert!(scale > 1e-3, "an untrained net has a visible PSD residual");
+        assert_close("v-residual * (t - s)", &scaled, &rx, 1e-5 * scale, 1e-3);
     }
 }

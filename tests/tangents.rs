@@ -1,11 +1,12 @@
 //! The exact t-, s- and x-tangents of the flow map against central finite differences, and the
-//! identity X_{s,s}(x) = x, on a random network and random inputs.
+//! identity X_{s,s}(x) = x, on random networks (SiLU and GELU, with and without
+//! sigma-preconditioning) and random inputs.
 
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
-use flowmap::config::ModelConfig;
+use flowmap::config::{Activation, ModelConfig};
 use flowmap::model::FlowMapNet;
 use flowmap::rng::Rng;
 
@@ -34,15 +35,27 @@ fn inputs(seed: u64) -> Inputs {
     Inputs { x, s, t, w }
 }
 
-fn net(device: &Device) -> FlowMapNet {
-    FlowMapNet::init(
-        &ModelConfig {
+/// Every activation, with and without preconditioning: a wrong derivative of either, or a
+/// tangent that misses the input or output scaling, fails the comparisons below.
+fn nets(device: &Device) -> Vec<(String, FlowMapNet)> {
+    [
+        (Activation::Silu, 1.0),
+        (Activation::Gelu, 1.0),
+        (Activation::Silu, 1.7),
+        (Activation::Gelu, 0.6),
+    ]
+    .into_iter()
+    .map(|(activation, sigma)| {
+        let cfg = ModelConfig {
             width: 32,
             depth: 3,
-        },
-        &mut Rng::new(11),
-        device,
-    )
+            activation,
+            sigma,
+        };
+        let net = FlowMapNet::init(&cfg, &mut Rng::new(11), device);
+        (format!("{activation:?}, sigma {sigma}"), net)
+    })
+    .collect()
 }
 
 fn t2(v: &[f32], cols: usize, d: &Device) -> Tensor<2> {
@@ -81,54 +94,57 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 #[test]
 fn time_tangents_match_central_differences() {
     let d = cpu();
-    let net = net(&d);
     let i = inputs(1);
     let ones = vec![1f32; B];
-    let (x, s, t) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d));
+    for (name, net) in nets(&d) {
+        let (x, s, t) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d));
 
-    let (_, dt) = net.flow_dt(x.clone(), s.clone(), t.clone());
-    let fd_t = central(
-        flow(&net, &i.x, &i.s, &shift(&i.t, &ones, H), &d),
-        flow(&net, &i.x, &i.s, &shift(&i.t, &ones, -H), &d),
-    );
-    let e = rel_err(&host(dt), &fd_t);
-    assert!(e < 1e-3, "dX/dt relative error {e:.2e}");
+        let (_, dt) = net.flow_dt(x.clone(), s.clone(), t.clone());
+        let fd_t = central(
+            flow(&net, &i.x, &i.s, &shift(&i.t, &ones, H), &d),
+            flow(&net, &i.x, &i.s, &shift(&i.t, &ones, -H), &d),
+        );
+        let e = rel_err(&host(dt), &fd_t);
+        assert!(e < 1e-3, "{name}: dX/dt relative error {e:.2e}");
 
-    let (_, ds) = net.flow_ds(x, s, t);
-    let fd_s = central(
-        flow(&net, &i.x, &shift(&i.s, &ones, H), &i.t, &d),
-        flow(&net, &i.x, &shift(&i.s, &ones, -H), &i.t, &d),
-    );
-    let e = rel_err(&host(ds), &fd_s);
-    assert!(e < 1e-3, "dX/ds relative error {e:.2e}");
+        let (_, ds) = net.flow_ds(x, s, t);
+        let fd_s = central(
+            flow(&net, &i.x, &shift(&i.s, &ones, H), &i.t, &d),
+            flow(&net, &i.x, &shift(&i.s, &ones, -H), &i.t, &d),
+        );
+        let e = rel_err(&host(ds), &fd_s);
+        assert!(e < 1e-3, "{name}: dX/ds relative error {e:.2e}");
+    }
 }
 
 #[test]
 fn space_tangent_matches_central_differences() {
     let d = cpu();
-    let net = net(&d);
     let i = inputs(2);
-    let (x, s, t, w) = (
-        t2(&i.x, 2, &d),
-        t2(&i.s, 1, &d),
-        t2(&i.t, 1, &d),
-        t2(&i.w, 2, &d),
-    );
-    let (_, jw) = net.flow_dx(x, s, t, w);
-    let fd = central(
-        flow(&net, &shift(&i.x, &i.w, H), &i.s, &i.t, &d),
-        flow(&net, &shift(&i.x, &i.w, -H), &i.s, &i.t, &d),
-    );
-    let e = rel_err(&host(jw), &fd);
-    assert!(e < 1e-3, "grad_x X . w relative error {e:.2e}");
+    for (name, net) in nets(&d) {
+        let (x, s, t, w) = (
+            t2(&i.x, 2, &d),
+            t2(&i.s, 1, &d),
+            t2(&i.t, 1, &d),
+            t2(&i.w, 2, &d),
+        );
+        let (_, jw) = net.flow_dx(x, s, t, w);
+        let fd = central(
+            flow(&net, &shift(&i.x, &i.w, H), &i.s, &i.t, &d),
+            flow(&net, &shift(&i.x, &i.w, -H), &i.s, &i.t, &d),
+        );
+        let e = rel_err(&host(jw), &fd);
+        assert!(e < 1e-3, "{name}: grad_x X . w relative error {e:.2e}");
+    }
 }
 
 #[test]
 fn flow_map_is_the_identity_on_the_diagonal() {
     let d = cpu();
-    let net = net(&d);
     let i = inputs(3);
-    let x = flow(&net, &i.x, &i.s, &i.s, &d);
-    let want: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    assert_eq!(want, i.x, "X_{{s,s}}(x) must be exactly x");
+    for (name, net) in nets(&d) {
+        let x = flow(&net, &i.x, &i.s, &i.s, &d);
+        let got: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        assert_eq!(got, i.x, "{name}: X_{{s,s}}(x) must be exactly x");
+    }
 }

@@ -1,9 +1,9 @@
 // In-tab benchmarks, run on the page thread (nothing to draw here):
 //   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the seed's and the
 //                                 browser's default size
-//   ?mode=quality&backend=flex&seconds=120&every=15
-//                                 train the browser's default LSD recipe; KL(N=1), KL(N=4) with
-//                                 100k samples every `every` seconds of training time
+//   ?mode=quality&backend=flex&method=lsd&seconds=120&every=15
+//                                 train the browser's default recipe with `method`; KL(N=1),
+//                                 KL(N=4) with 100k samples every `every` seconds of training time
 import init, { Session } from './flowmap.js';
 
 const out = document.getElementById('out');
@@ -43,8 +43,11 @@ async function quality() {
   const every = Number(params.get('every') || 15);
   const cfg = withMethod(BROWSER, params.get('method') || 'lsd');
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
-  for (const k of ['width', 'depth']) if (params.has(k)) cfg.model[k] = Number(params.get(k));
-  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  // and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
+  for (const k of ['width', 'depth', 'sigma']) if (params.has(k)) cfg.model[k] = Number(params.get(k));
+  if (params.has('activation')) cfg.model.activation = params.get('activation');
+  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) cfg.train[k] = params.get(k);
   const s = await Session.create(cfg, { backend, eval_samples: 100000 });
   const rows = [];
   let trained = 0; // seconds spent training, evaluation excluded

@@ -118,14 +118,14 @@ function need() {
   return session;
 }
 
-// Shipped weights may be deeper than the current network: re-create the session with the
-// checkpoint's width and depth (same recipe and options) so they load. A corrupt file throws
-// before anything changes.
+// Shipped weights may be another network (deeper, GELU, preconditioned): re-create the session
+// with the checkpoint's model config (same recipe and options) so they load. A corrupt file
+// throws before anything changes.
 async function adoptArchitecture(bytes) {
   const info = Session.checkpoint_info(bytes);
   const config = session.config;
-  if (info.width === config.model.width && info.depth === config.model.depth) return;
-  const next = await Session.create({ ...config, model: { width: info.width, depth: info.depth } }, sessionOptions);
+  if (JSON.stringify(info.model) === JSON.stringify(config.model)) return;
+  const next = await Session.create({ ...config, model: info.model }, sessionOptions);
   session.free();
   session = next;
 }

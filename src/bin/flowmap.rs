@@ -23,12 +23,17 @@ options:
   --steps N          optimizer steps (default 20000; also the schedule's length)
   --batch N          batch size (default 2048)
   --lr X             peak learning rate (default 1e-3)
-  --schedule cosine|constant
+  --schedule cosine|constant|inverse-sqrt
   --warmup N         warm-up steps (default 200)
+  --plateau N        inverse-sqrt: steps at full lr before the decay (default 2000)
   --clip X|none      gradient-norm clipping (default 1.0)
+  --clip-scope tensor|global   clip each tensor's norm or all together (default tensor)
+  --psd-space x|v    PSD residual in X-space or velocity space (default x)
   --ema X|none       EMA decay of the sampling weights (default 0.999)
   --weight-decay X   AdamW weight decay (default 1e-4)
   --width N --depth N  network size (default 256 x 4)
+  --activation silu|gelu  hidden activation (default silu)
+  --sigma X          preconditioning: base N(0, X^2 I), net sees x/X, returns X v (default 1)
   --seed N           seeds weights, data and times (default 0)
   --config FILE      start from a JSON config (fields as in config.rs)
   --backend flex|ndarray|wgpu   (default flex)
@@ -78,11 +83,17 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
                 t.schedule = match value()?.as_str() {
                     "cosine" => Schedule::Cosine,
                     "constant" => Schedule::Constant,
+                    "inverse-sqrt" => Schedule::InverseSqrt,
                     s => return Err(format!("unknown schedule '{s}'")),
                 }
             }
             "--warmup" => t.warmup_steps = num(&flag, &value()?)?,
+            "--plateau" => t.plateau_steps = num(&flag, &value()?)?,
             "--clip" => t.grad_clip = optional(&flag, &value()?)?,
+            "--clip-scope" => t.clip_scope = choice(&flag, &value()?)?,
+            "--psd-space" => t.psd_space = choice(&flag, &value()?)?,
+            "--activation" => a.config.model.activation = choice(&flag, &value()?)?,
+            "--sigma" => a.config.model.sigma = num(&flag, &value()?)?,
             "--ema" => t.ema_decay = optional(&flag, &value()?)?,
             "--weight-decay" => t.weight_decay = num(&flag, &value()?)?,
             "--seed" => t.seed = num(&flag, &value()?)?,
@@ -115,6 +126,12 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+}
+
+/// A config enum from its JSON name (e.g. `global`, `gelu`), so the CLI and configs agree.
+fn choice<T: serde::de::DeserializeOwned>(flag: &str, v: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(v.to_string()))
+        .map_err(|e| format!("{flag}: {e}"))
 }
 
 fn optional(flag: &str, v: &str) -> Result<Option<f64>, String> {
@@ -158,20 +175,26 @@ fn run(mut a: Args) -> Result<(), String> {
             t.schedule,
             a.backend.name()
         );
+        println!(
+            "config {}",
+            serde_json::to_string(&a.config).map_err(|e| e.to_string())?
+        );
         let start = Instant::now();
         for k in 0..t.steps {
             let losses = trainer.step();
             if a.log_every > 0 && ((k + 1) % a.log_every == 0 || k + 1 == t.steps) {
                 let l = losses.read();
+                let clips = trainer.take_clip_counts();
                 let secs = start.elapsed().as_secs_f64();
                 println!(
-                    "step {:>6}  loss {:.5}  diag {:.5}  off {:.6}  lr {:.2e}  {:.1} ms/step",
+                    "step {:>6}  loss {:.5}  diag {:.5}  off {:.6}  lr {:.2e}  {:.1} ms/step{}",
                     k + 1,
                     l.total,
                     l.diagonal,
                     l.off_diagonal,
                     t.lr_at(k),
-                    1e3 * secs / (k + 1) as f64
+                    1e3 * secs / (k + 1) as f64,
+                    clip_summary(clips)
                 );
                 if !l.total.is_finite() {
                     return Err(format!("loss diverged at step {}", k + 1));
@@ -192,7 +215,12 @@ fn run(mut a: Args) -> Result<(), String> {
         }
     }
     let start = Instant::now();
-    let eval = Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed);
+    let eval = Evaluator::new(
+        t.dataset.clone(),
+        a.eval_samples,
+        t.seed,
+        a.config.model.sigma,
+    );
     let table = eval.table(&trainer.sampling_net(), &device);
     print_table(t.method, &table);
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
@@ -238,6 +266,19 @@ fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// "  clipped 37% of steps (2.1 tensors/step)" over the steps since the last log line.
+fn clip_summary(c: flowmap::trainer::ClipCounts) -> String {
+    let (Some(steps), Some(tensors)) = (c.steps_clipped, c.tensors_clipped) else {
+        return String::new();
+    };
+    let n = c.steps.max(1) as f32;
+    format!(
+        "  clipped {:.0}% of steps ({:.1} tensors/step)",
+        100.0 * steps.into_scalar::<f32>() / n,
+        tensors.into_scalar::<f32>() / n
+    )
 }
 
 fn print_table(method: Method, table: &KlTable) {

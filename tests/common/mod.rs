@@ -56,7 +56,7 @@ pub fn reference_net(r: &Value, device: &Device) -> FlowMapNet {
             linear_from(wt, b, i, o, device)
         })
         .collect();
-    FlowMapNet { layers }
+    FlowMapNet::from_layers(&Default::default(), layers)
 }
 
 /// Rows of a matrix as a [B, C] tensor.

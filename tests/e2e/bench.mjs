@@ -1,12 +1,14 @@
 // The in-tab benchmark (www/bench.html) in headless Chromium; prints a table.
 //   node tests/e2e/bench.mjs speed [flex ndarray]
 //   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
+//   METHOD=psd-mid node tests/e2e/bench.mjs quality flex   (default lsd)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
 const mode = process.argv[2] || 'speed';
 const backends = process.argv.slice(3).length ? process.argv.slice(3) : ['flex', 'ndarray'];
-const extra = process.env.EXTRA || '';
+const method = process.env.METHOD || 'lsd';
+const extra = `&method=${encodeURIComponent(method)}${process.env.EXTRA || ''}`;
 const { server, base } = await serve();
 const browser = await launch();
 try {
@@ -25,7 +27,7 @@ try {
         console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(13)} | ${String(x.batch).padStart(5)} | ${x.ms.toFixed(1).padStart(7)} | ${x.gflop.toFixed(3).padStart(10)} | ${x.gflops.toFixed(1).padStart(7)} |`);
       }
     } else {
-      console.log(`\nheadless Chromium, backend ${backend}, browser default recipe, KL with 100k samples (noise floor ${r.result.noise_floor.toFixed(3)})`);
+      console.log(`\nheadless Chromium, backend ${backend}, ${method}, browser default recipe${process.env.EXTRA ? ` with ${process.env.EXTRA}` : ''}, KL with 100k samples (noise floor ${r.result.noise_floor.toFixed(3)})`);
       console.log('| training time | steps | KL(N=1) | KL(N=4) |');
       console.log('|---------------|-------|---------|---------|');
       for (const x of r.result.rows) console.log(`| ${String(x.seconds).padStart(11)} s | ${String(x.steps).padStart(5)} | ${x.kl1.toFixed(3).padStart(7)} | ${x.kl4.toFixed(3).padStart(7)} |`);
