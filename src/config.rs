@@ -86,9 +86,10 @@ impl Default for ModelConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum PsdSpace {
     /// |X_{s,t} - sg(X_{u,t} o X_{s,u})|^2: the reference notebook's form.
-    #[default]
     X,
-    /// The same residual divided by (t - s), a velocity: the paper's released code.
+    /// The same residual divided by (t - s), a velocity: the paper's released code. The default
+    /// since it won the ablation at every N (README: KL(N=1) 0.96 against 1.45 at 5k steps).
+    #[default]
     V,
 }
 
@@ -173,7 +174,7 @@ impl Default for TrainConfig {
             plateau_steps: 2000,
             grad_clip: Some(1.0),
             clip_scope: ClipScope::Tensor,
-            psd_space: PsdSpace::X,
+            psd_space: PsdSpace::V,
             ema_decay: Some(0.999),
             seed: 0,
         }
@@ -341,7 +342,7 @@ mod tests {
         let c = TrainConfig {
             schedule: Schedule::Constant,
             warmup_steps: 0,
-            ..t
+            ..t.clone()
         };
         assert_eq!(c.lr_at(777), c.lr);
         let r = TrainConfig {

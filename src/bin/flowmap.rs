@@ -28,7 +28,7 @@ options:
   --plateau N        inverse-sqrt: steps at full lr before the decay (default 2000)
   --clip X|none      gradient-norm clipping (default 1.0)
   --clip-scope tensor|global   clip each tensor's norm or all together (default tensor)
-  --psd-space x|v    PSD residual in X-space or velocity space (default x)
+  --psd-space x|v    PSD residual in X-space or velocity space (default v)
   --ema X|none       EMA decay of the sampling weights (default 0.999)
   --weight-decay X   AdamW weight decay (default 1e-4)
   --width N --depth N  network size (default 256 x 4)
