@@ -66,3 +66,77 @@ pub fn clip_gradients(
 fn scale(norm: Tensor<1>, max_norm: f32) -> Tensor<1> {
     (norm.add_scalar(TINY).recip() * max_norm).clamp_max(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::rng::Rng;
+    use burn::tensor::{Device, TensorData};
+
+    /// A 1x2 net (two layers, four tensors) and gradients of known norms 3, 4, 12 and 0.
+    fn net_and_grads() -> (FlowMapNet, GradientsParams, Device) {
+        let device = Device::flex();
+        let cfg = ModelConfig {
+            width: 2,
+            depth: 1,
+            ..Default::default()
+        };
+        let net = FlowMapNet::init(&cfg, &mut Rng::new(1), &device);
+        let mut grads = GradientsParams::new();
+        let (l0, l1) = (&net.layers[0], &net.layers[1]);
+        let m = |v: Vec<f32>, s: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v, s), &device);
+        let v = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [2]), &device);
+        grads.register(
+            l0.weight.id,
+            m(vec![3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [4, 2]),
+        );
+        grads.register(l0.bias.as_ref().unwrap().id, v(vec![0.0, 4.0]));
+        grads.register(l1.weight.id, m(vec![0.0, 0.0, 12.0, 0.0], [2, 2]));
+        grads.register(l1.bias.as_ref().unwrap().id, v(vec![0.0, 0.0]));
+        (net, grads, device)
+    }
+
+    fn norms(net: &FlowMapNet, grads: &GradientsParams) -> Vec<f32> {
+        let sq = |t: Tensor<1>| t.square().sum().sqrt().into_scalar::<f32>();
+        let mut out = Vec::new();
+        for l in &net.layers {
+            out.push(sq(grads.get::<2>(l.weight.id).unwrap().flatten(0, 1)));
+            out.push(sq(grads.get::<1>(l.bias.as_ref().unwrap().id).unwrap()));
+        }
+        out
+    }
+
+    #[test]
+    fn per_tensor_clip_bounds_each_norm_and_counts_the_clipped() {
+        let (net, mut grads, _) = net_and_grads();
+        let fired = clip_gradients(&mut grads, &net, 5.0, ClipScope::Tensor);
+        assert_eq!(
+            fired.into_scalar::<f32>(),
+            1.0,
+            "only the norm-12 tensor exceeds 5"
+        );
+        let got = norms(&net, &grads);
+        let want = [3.0, 4.0, 5.0, 0.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "norms {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn global_clip_scales_all_by_one_factor() {
+        // Total norm sqrt(9 + 16 + 144) = 13: clipping to 6.5 halves every gradient.
+        let (net, mut grads, _) = net_and_grads();
+        let fired = clip_gradients(&mut grads, &net, 6.5, ClipScope::Global);
+        assert_eq!(fired.into_scalar::<f32>(), 1.0);
+        let got = norms(&net, &grads);
+        for (g, w) in got.iter().zip([1.5, 2.0, 6.0, 0.0]) {
+            assert!((g - w).abs() < 1e-5, "norms {got:?}");
+        }
+        // Below the bound nothing changes and nothing is counted.
+        let (net, mut grads, _) = net_and_grads();
+        let fired = clip_gradients(&mut grads, &net, 20.0, ClipScope::Global);
+        assert_eq!(fired.into_scalar::<f32>(), 0.0);
+        assert_eq!(norms(&net, &grads), vec![3.0, 4.0, 12.0, 0.0]);
+    }
+}

@@ -47,8 +47,6 @@ impl Default for Options {
 
 /// Most points one `sample` call returns, and most samples per KL histogram.
 const MAX_POINTS: usize = 1_000_000;
-/// A loss above this is reported as divergence.
-const DIVERGED_LOSS: f32 = 1e4;
 /// Most optimizer steps one `train_step` call runs (the worker calls it in a loop).
 const MAX_STEPS_PER_CALL: usize = 10_000;
 
@@ -182,9 +180,7 @@ impl Session {
             .read_async()
             .await
             .map_err(|e| JsError::new(&e))?;
-        // A healthy loss is O(1) (the diagonal term is about E|x1 - x0|^2 at worst); far above
-        // that the weights have blown up, and the samples are already meaningless.
-        if !losses.total.is_finite() || losses.total > DIVERGED_LOSS {
+        if losses.diverged() {
             return Err(JsError::new(&format!(
                 "training diverged: the loss is {} at step {}; lower the learning rate and reset",
                 losses.total,

@@ -196,8 +196,8 @@ fn run(mut a: Args) -> Result<(), String> {
                     1e3 * secs / (k + 1) as f64,
                     clip_summary(clips)
                 );
-                if !l.total.is_finite() {
-                    return Err(format!("loss diverged at step {}", k + 1));
+                if l.diverged() {
+                    return Err(format!("loss diverged ({}) at step {}", l.total, k + 1));
                 }
             }
         }
