@@ -6,7 +6,8 @@
 
 use crate::config::ModelConfig;
 use crate::model::{FlowMapNet, layer_dims, linear_from};
-use burn::tensor::{Device, Tensor, TensorData};
+use crate::readback;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"FLOWMAP1";
@@ -28,44 +29,17 @@ struct Header {
 }
 
 impl Checkpoint {
-    /// Read a net's weights (synchronous: CPU devices only).
-    pub fn from_net(model: &ModelConfig, step: usize, net: &FlowMapNet) -> Self {
-        let layers = net
-            .layers
-            .iter()
-            .map(|l| {
-                (
-                    to_vec(l.weight.val().into_data()),
-                    to_vec(bias(l).into_data()),
-                )
-            })
-            .collect();
-        Self {
-            model: model.clone(),
-            step,
-            layers,
-        }
-    }
-
-    /// Read a net's weights without blocking (any device, WebGPU included).
-    pub async fn from_net_async(
+    /// Read a net's weights (any device, WebGPU included).
+    pub async fn from_net(
         model: &ModelConfig,
         step: usize,
         net: &FlowMapNet,
     ) -> Result<Self, String> {
         let mut layers = Vec::with_capacity(net.layers.len());
         for l in &net.layers {
-            let w = l
-                .weight
-                .val()
-                .into_data_async()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            let b = bias(l)
-                .into_data_async()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            layers.push((to_vec(w), to_vec(b)));
+            let w = readback::floats(l.weight.val()).await?;
+            let b = readback::floats(bias(l)).await?;
+            layers.push((w, b));
         }
         Ok(Self {
             model: model.clone(),
@@ -171,12 +145,6 @@ fn bias(l: &burn::nn::Linear) -> Tensor<1> {
         .as_ref()
         .expect("FlowMapNet layers always have a bias")
         .val()
-}
-
-fn to_vec(d: TensorData) -> Vec<f32> {
-    d.convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("weights are f32")
 }
 
 /// 64-bit FNV-1a: a dependency-free checksum that catches truncation and bit flips.

@@ -28,8 +28,10 @@ pub fn clip_gradients(
         if let Some(g) = grads.remove::<2>(layer.weight.id) {
             flat.push((layer.weight.id, g.clone().flatten(0, 1), Some(g.dims())));
         }
-        if let Some(g) = layer.bias.as_ref().and_then(|b| grads.remove::<1>(b.id)) {
-            flat.push((layer.bias.as_ref().expect("a bias").id, g, None));
+        if let Some(bias) = &layer.bias
+            && let Some(g) = grads.remove::<1>(bias.id)
+        {
+            flat.push((bias.id, g, None));
         }
     }
     let sq_norms: Vec<Tensor<1>> = flat

@@ -38,8 +38,8 @@ pub struct Drawing {
     pub cells: Vec<f32>,
 }
 
-/// Half-width of the square every target lives in (the KL histogram's range).
-pub const HALF_WIDTH: f64 = 2.5;
+/// Half-width of the square every target lives in: the KL histogram's range.
+pub const HALF_WIDTH: f64 = crate::metrics::RANGE as f64;
 /// Finest drawing grid accepted: 128 x 128 cells is finer than the 60 x 60 KL histogram.
 pub const MAX_DRAWING_SIZE: usize = 128;
 

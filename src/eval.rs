@@ -1,16 +1,26 @@
 //! The KL table: sample with N = 1, 2, 4, 8, 16 jumps from fixed base noise and compare each
 //! histogram with a fixed true sample set; the noise floor compares two true sets.
 
+use crate::config::Method;
 use crate::data::{Dataset, base_noise};
 use crate::metrics::{histogram, kl_divergence};
 use crate::model::FlowMapNet;
-use crate::rng::Rng;
+use crate::readback;
+use crate::rng::{Rng, Stream};
 use crate::sample::{points_tensor, sample};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-/// The step counts of the seed's table.
+/// The step counts of the reference's table.
 pub const TABLE_STEPS: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// The reference's own KL table (its PyTorch code, 20k steps at batch 2048, on the
+/// checkerboard), one value per [`TABLE_STEPS`] entry: the page's chart draws it beside the
+/// model's, and README quotes it.
+pub const REFERENCE_KL: [(Method, [f64; 5]); 2] = [
+    (Method::Lsd, [0.405, 0.369, 0.280, 0.207, 0.194]),
+    (Method::PsdMid, [1.496, 0.845, 0.472, 0.265, 0.207]),
+];
 /// Rows per network call when sampling many points: bounds the activations' memory
 /// (16384 x 256 f32 = 16 MiB per layer).
 pub const CHUNK: usize = 16_384;
@@ -36,7 +46,7 @@ impl Evaluator {
     /// `samples` points per set, all drawn from `seed` (independent of the training stream);
     /// the base is N(0, sigma^2 I).
     pub fn new(dataset: Dataset, samples: usize, seed: u64, sigma: f64) -> Self {
-        let mut rng = Rng::new(seed ^ 0x005E_ED0F_E7A1);
+        let mut rng = Rng::stream(seed, Stream::Evaluation);
         let a = dataset.sample(&mut rng, samples);
         let b = dataset.sample(&mut rng, samples);
         let base = base_noise(&mut rng, samples, sigma);
@@ -62,32 +72,41 @@ impl Evaluator {
             .map(move |c| points_tensor(c.to_vec(), device))
     }
 
-    /// Model samples after `n_steps` jumps (synchronous read: CPU devices and native wgpu).
-    pub fn model_points(&self, net: &FlowMapNet, device: &Device, n_steps: usize) -> Vec<f32> {
+    /// Model samples after `n_steps` jumps from the fixed base noise.
+    pub async fn model_points(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        n_steps: usize,
+    ) -> Result<Vec<f32>, String> {
         let mut out = Vec::with_capacity(self.base.len());
         for x0 in self.base_chunks(device) {
-            let x = sample(net, x0, n_steps);
-            out.extend(
-                x.into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("f32 points"),
-            );
+            out.extend(readback::floats(sample(net, x0, n_steps)).await?);
         }
-        out
+        Ok(out)
     }
 
-    /// The whole table (synchronous read).
-    pub fn table(&self, net: &FlowMapNet, device: &Device) -> KlTable {
-        let kl = TABLE_STEPS
-            .iter()
-            .map(|&n| self.kl(&self.model_points(net, device, n)))
-            .collect();
-        KlTable {
+    /// KL(true || model) after `n_steps` jumps.
+    pub async fn kl_after(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        n_steps: usize,
+    ) -> Result<f64, String> {
+        Ok(self.kl(&self.model_points(net, device, n_steps).await?))
+    }
+
+    /// The whole table, one row per [`TABLE_STEPS`] entry.
+    pub async fn table(&self, net: &FlowMapNet, device: &Device) -> Result<KlTable, String> {
+        let mut kl = Vec::with_capacity(TABLE_STEPS.len());
+        for n in TABLE_STEPS {
+            kl.push(self.kl_after(net, device, n).await?);
+        }
+        Ok(KlTable {
             steps: TABLE_STEPS.to_vec(),
             kl,
             noise_floor: self.noise_floor,
             samples: self.samples,
-        }
+        })
     }
 }

@@ -3,7 +3,8 @@
 //! A flow map X_{s,t}(x) = x + (t-s) v_{s,t}(x) jumps from time s to time t of the probability
 //! flow between a Gaussian (t = 0) and a 2-D target (t = 1) in one network call. It is trained
 //! with a flow-matching loss on the diagonal s = t plus one of the self-distillation losses (LSD,
-//! PSD, ESD) off it. Everything here is plain Rust; `web` is the only module that knows about JS.
+//! PSD, ESD) off it. Everything here is plain Rust; `web` is the only module that knows about JS, and it is a
+//! thin binding of [`session::Session`].
 
 pub mod backend;
 pub mod batch;
@@ -17,8 +18,10 @@ pub mod interpolant;
 pub mod losses;
 pub mod metrics;
 pub mod model;
+pub mod readback;
 pub mod rng;
 pub mod sample;
+pub mod session;
 pub mod trainer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

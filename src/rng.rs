@@ -3,6 +3,20 @@
 //! Burn's device RNG is global and backend-specific; drawing everything here instead makes a run
 //! identical on ndarray, flex and WebGPU, natively and in the browser, for the same seed.
 
+/// The sub-streams a run draws besides training (which uses the seed itself). Each is the seed
+/// XOR a fixed salt; SplitMix64 decorrelates neighbouring states, and the salts are far apart.
+/// The values are part of every published figure: changing one changes the evaluation sets.
+#[derive(Clone, Copy, Debug)]
+#[repr(u64)]
+pub enum Stream {
+    /// The KL estimator's two true sets and its base noise.
+    Evaluation = 0x005E_ED0F_E7A1,
+    /// The base noise of the pictures (`sample`, `flow_to`, `interpolant` start from it).
+    Pictures = 0xD15_A1A7,
+    /// The target points the picture's interpolant lines end at.
+    PictureTargets = 0x7A2_6E7,
+}
+
 /// SplitMix64: 64-bit state, passes BigCrush, and is trivially seedable from any `u64`.
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -14,9 +28,9 @@ impl Rng {
         Self { state: seed }
     }
 
-    /// A generator for an independent stream (e.g. evaluation noise), derived from this seed.
-    pub fn fork(&mut self) -> Self {
-        Self::new(self.next_u64())
+    /// The generator of one of a run's independent sub-streams (see [`Stream`]).
+    pub fn stream(seed: u64, stream: Stream) -> Self {
+        Self::new(seed ^ stream as u64)
     }
 
     pub fn next_u64(&mut self) -> u64 {

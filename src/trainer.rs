@@ -7,14 +7,14 @@ use crate::clipping::clip_gradients;
 use crate::config::{Config, Method};
 use crate::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
 use crate::model::FlowMapNet;
+use crate::readback;
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-/// The loss terms of one step, still on the device (read them with [`Self::read`] natively or
-/// [`Self::read_async`] on WebGPU).
+/// The loss terms of one step, still on the device (read them with [`Self::read`]).
 pub struct StepLosses {
     pub diagonal: Tensor<1>,
     pub off_diagonal: Tensor<1>,
@@ -29,24 +29,11 @@ pub struct Losses {
 }
 
 impl StepLosses {
-    pub fn read(self) -> Losses {
-        Losses::new(
-            self.diagonal.into_scalar::<f32>(),
-            self.off_diagonal.into_scalar::<f32>(),
-        )
-    }
-
-    pub async fn read_async(self) -> Result<Losses, String> {
-        let d = self
-            .diagonal
-            .into_scalar_async::<f32>()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        let o = self
-            .off_diagonal
-            .into_scalar_async::<f32>()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+    /// Both terms on the host (one async read path for every device; natively, wait for it with
+    /// [`crate::readback::block_on`]).
+    pub async fn read(self) -> Result<Losses, String> {
+        let d = readback::scalar(self.diagonal).await?;
+        let o = readback::scalar(self.off_diagonal).await?;
         Ok(Losses::new(d, o))
     }
 }
@@ -80,11 +67,14 @@ pub struct Trainer {
     optim: ModuleOptimizer,
     rng: Rng,
     step: usize,
-    clips: ClipCounts,
+    /// Clip counts, kept only when asked for ([`Trainer::count_clips`]): they cost device ops
+    /// every step, and only the CLI reports them.
+    clips: Option<ClipCounts>,
 }
 
 /// How often gradient clipping changed the step, summed on the device since the last
 /// [`Trainer::take_clip_counts`].
+#[derive(Default)]
 pub struct ClipCounts {
     /// Steps in which at least one gradient was scaled down.
     pub steps_clipped: Option<Tensor<1>>,
@@ -95,14 +85,6 @@ pub struct ClipCounts {
 }
 
 impl ClipCounts {
-    fn empty() -> Self {
-        Self {
-            steps_clipped: None,
-            tensors_clipped: None,
-            steps: 0,
-        }
-    }
-
     fn add(&mut self, tensors: Tensor<1>) {
         let any = tensors.clone().greater_elem(0.0).float();
         let sum = |acc: Option<Tensor<1>>, x: Tensor<1>| Some(acc.map_or(x.clone(), |a| a + x));
@@ -129,16 +111,12 @@ impl Trainer {
             optim,
             rng,
             step: 0,
-            clips: ClipCounts::empty(),
+            clips: None,
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     pub fn steps_done(&self) -> usize {
@@ -176,7 +154,9 @@ impl Trainer {
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
         if let Some(c) = cfg.grad_clip {
             let clipped = clip_gradients(&mut grads, &self.net, c as f32, cfg.clip_scope);
-            self.clips.add(clipped);
+            if let Some(counts) = &mut self.clips {
+                counts.add(clipped);
+            }
         }
         let lr = cfg.lr_at(self.step);
         self.net = self.optim.step(lr, self.net.clone(), grads);
@@ -188,9 +168,15 @@ impl Trainer {
         }
     }
 
-    /// The clip counts since the last call (read them like the losses), and a fresh count.
+    /// From now on, count how often gradient clipping fires.
+    pub fn count_clips(&mut self) {
+        self.clips.get_or_insert_default();
+    }
+
+    /// The clip counts since the last call (read them like the losses), and a fresh count;
+    /// empty unless [`Self::count_clips`] was called.
     pub fn take_clip_counts(&mut self) -> ClipCounts {
-        std::mem::replace(&mut self.clips, ClipCounts::empty())
+        self.clips.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// ema <- d ema + (1 - d) w, with d warmed up as min(decay, (1 + k) / (10 + k)) so that
@@ -222,9 +208,9 @@ impl Trainer {
         self.ema = Some(ema.with_layers(layers));
     }
 
-    /// The sampling weights as a checkpoint (synchronous read: CPU devices only).
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net())
+    /// The sampling weights as a checkpoint.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, String> {
+        Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net()).await
     }
 
     /// Replace the weights with a checkpoint's. A corrupt file or another architecture is an error

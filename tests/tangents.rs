@@ -1,6 +1,7 @@
 //! The exact t-, s- and x-tangents of the flow map against central finite differences, and the
 //! identity X_{s,s}(x) = x, on random networks (SiLU and GELU, with and without
 //! sigma-preconditioning) and random inputs.
+#![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
 
 mod common;
 

@@ -110,15 +110,46 @@ async fn trains_samples_and_scores(backend: &str) {
     );
 
     let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
-    assert_eq!(num(&kl, "n_steps"), 4.0, "kl() scores the N last sampled");
+    assert_eq!(num(&kl, "n_steps"), 1.0, "kl() scores one jump by default");
     let kl = s.kl(Some(2.0)).await.map_err(JsValue::from).unwrap();
     let (k, floor) = (num(&kl, "kl"), num(&kl, "noise_floor"));
     assert!(
         k.is_finite() && k >= 0.0 && floor.is_finite() && floor >= 0.0,
         "kl {k} floor {floor}"
     );
-    let table = s.kl_table().await.map_err(JsValue::from).unwrap();
-    assert_eq!(js_sys::Array::from(&table).length(), 5);
+}
+
+#[wasm_bindgen_test]
+fn facts_reach_js_as_the_crate_has_them() {
+    let facts = Session::facts().map_err(JsValue::from).unwrap();
+    let get = |path: &str| {
+        path.split('.').fold(facts.clone(), |v, k| {
+            Reflect::get(&v, &k.into()).expect("field")
+        })
+    };
+    let browser = flowmap::config::Config::browser();
+    assert_eq!(
+        get("presets.browser.model.width").as_f64(),
+        Some(browser.model.width as f64)
+    );
+    assert_eq!(
+        get("presets.browser.train.lr").as_f64(),
+        Some(browser.train.lr)
+    );
+    assert_eq!(
+        get("limits.max_n_steps").as_f64(),
+        Some(flowmap::sample::MAX_STEPS as f64)
+    );
+    assert_eq!(get("plot_range").as_f64(), Some(2.5));
+    let steps = js_sys::Array::from(&get("table_steps"));
+    assert_eq!(steps.length(), 5);
+    assert_eq!(steps.get(2).as_f64(), Some(4.0));
+    assert_eq!(
+        js_sys::Array::from(&get("reference_kl.lsd"))
+            .get(0)
+            .as_f64(),
+        Some(0.405)
+    );
 }
 
 #[wasm_bindgen_test]
@@ -167,12 +198,6 @@ async fn bad_input_throws_and_changes_nothing() {
     assert!(message(s.load(&flipped).err().unwrap()).contains("corrupt"));
 
     assert_eq!(s.steps(), 3, "no step ran");
-    let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
-    assert_eq!(
-        num(&kl, "n_steps"),
-        1.0,
-        "rejected calls do not change the current N"
-    );
     assert_eq!(
         s.save().await.map_err(JsValue::from).unwrap().to_vec(),
         before,

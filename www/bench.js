@@ -1,6 +1,6 @@
 // In-tab benchmarks, run on the page thread (nothing to draw here):
-//   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the seed's and the
-//                                 browser's default size
+//   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the reference's and the
+//                                 browser's preset (the crate's Session.facts().presets)
 //   ?mode=quality&backend=flex&method=lsd&seconds=120&every=15
 //                                 train the browser's default recipe with `method`; KL(N=1),
 //                                 KL(N=4) with 100k samples every `every` seconds of training time
@@ -11,9 +11,6 @@ const params = new URLSearchParams(location.search);
 const backend = params.get('backend') || 'flex';
 const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
 
-// The browser's default recipe: keep in sync with www/main.js.
-export const BROWSER = { model: { width: 192, depth: 5 }, train: { batch_size: 256, lr: 0.004, steps: 6900, warmup_steps: 100, ema_decay: 0.98 } };
-const SEED = { model: { width: 256, depth: 4 }, train: { batch_size: 2048 } };
 
 function withMethod(cfg, method) {
   return { model: { ...cfg.model }, train: { ...cfg.train, method } };
@@ -22,7 +19,8 @@ function withMethod(cfg, method) {
 async function speed() {
   const rows = [];
   const steps = Number(params.get('steps') || 10);
-  for (const [label, cfg] of [['seed', SEED], ['browser', BROWSER]]) {
+  const { reference, browser } = Session.facts().presets;
+  for (const [label, cfg] of [['reference', reference], ['browser', browser]]) {
     for (const method of ['lsd', 'psd-mid']) {
       const s = await Session.create(withMethod(cfg, method), { backend, eval_samples: 1000 });
       await s.train_step(2); // warm-up
@@ -41,7 +39,7 @@ async function speed() {
 async function quality() {
   const seconds = Number(params.get('seconds') || 120);
   const every = Number(params.get('every') || 15);
-  const cfg = withMethod(BROWSER, params.get('method') || 'lsd');
+  const cfg = withMethod(Session.facts().presets.browser, params.get('method') || 'lsd');
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
   // and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
   for (const k of ['width', 'depth', 'sigma']) if (params.has(k)) cfg.model[k] = Number(params.get(k));

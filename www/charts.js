@@ -1,13 +1,6 @@
 // Small canvas charts for a panel: KL against N, and KL against training time.
 
-const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', SEED = '#ff9f6c', FLOOR = '#7d8590';
-const N_VALUES = [1, 2, 4, 8, 16];
-
-// The seed's PyTorch numbers (DEVELOPERS.md: 20k steps, batch 2048) on the checkerboard.
-export const SEED_KL = {
-  lsd: [0.405, 0.369, 0.280, 0.207, 0.194],
-  'psd-mid': [1.496, 0.845, 0.472, 0.265, 0.207],
-};
+const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', REFERENCE = '#ff9f6c', FLOOR = '#7d8590';
 
 function frame(c, title) {
   const g = c.getContext('2d');
@@ -56,24 +49,27 @@ function line(g, pts, color, dash = []) {
   for (const [x, y] of pts) g.fillRect(x - 2, y - 2, 4, 4);
 }
 
-/** KL(N) for N = 1..16 (log-log), with the seed's curve for this method and the noise floor. */
-export function drawKlVsN(c, rows, seed) {
+/**
+ * KL against N (log-log) at the crate's table N values `steps`, with the reference's curve for
+ * this method (its PyTorch code's table, from the crate's facts; null if none) and the floor.
+ */
+export function drawKlVsN(c, rows, reference, steps) {
   const box = frame(c, 'KL vs N');
   if (!rows) return;
   const kl = rows.map((r) => r.kl);
   const floor = rows[0].noise_floor;
-  const all = [...kl, floor, ...(seed || [])].filter((v) => v > 0);
+  const all = [...kl, floor, ...(reference || [])].filter((v) => v > 0);
   const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
-  const x = (k) => box.left + (k / (N_VALUES.length - 1)) * (box.right - box.left);
+  const x = (k) => box.left + (k / (steps.length - 1)) * (box.right - box.left);
   const { g } = box;
   g.fillStyle = TEXT;
   g.textAlign = 'center';
-  N_VALUES.forEach((n, k) => g.fillText(String(n), Math.min(x(k), c.width - 8), c.height - 4));
+  steps.forEach((n, k) => g.fillText(String(n), Math.min(x(k), c.width - 8), c.height - 4));
   g.textAlign = 'left';
   line(g, [[box.left, y(floor)], [box.right, y(floor)]], FLOOR, [3, 3]);
-  if (seed) line(g, seed.map((v, k) => [x(k), y(v)]), SEED, [5, 3]);
+  if (reference) line(g, reference.map((v, k) => [x(k), y(v)]), REFERENCE, [5, 3]);
   line(g, kl.map((v, k) => [x(k), y(v)]), MODEL);
-  legend(c, g, [['this model', MODEL], ...(seed ? [['seed', SEED]] : []), ['floor', FLOOR]]);
+  legend(c, g, [['this model', MODEL], ...(reference ? [['reference', REFERENCE]] : []), ['floor', FLOOR]]);
 }
 
 /** KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve. */
@@ -90,7 +86,7 @@ export function drawKlVsTime(c, history) {
   g.textAlign = 'right';
   g.fillText(`${Math.round(tMax)} s`, box.right, c.height - 4);
   g.textAlign = 'left';
-  line(g, history.map((h) => [x(h.seconds), y(h.kl4)]), SEED);
+  line(g, history.map((h) => [x(h.seconds), y(h.kl4)]), REFERENCE);
   line(g, history.map((h) => [x(h.seconds), y(h.kl1)]), MODEL);
-  legend(c, g, [['N=1', MODEL], ['N=4', SEED]]);
+  legend(c, g, [['N=1', MODEL], ['N=4', REFERENCE]]);
 }

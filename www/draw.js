@@ -54,7 +54,6 @@ export class Drawing {
     if (k >= 0 && k < this.cells.length) this.cells[k] = 1;
   }
 
-  isEmpty() { return this.cells.every((w) => w === 0); }
 
   /** The dataset field of a training config. */
   dataset() { return { drawn: { size: SIZE, cells: Array.from(this.cells, (w) => Math.round(w * 255)) } }; }

@@ -1,10 +1,9 @@
 // The page: builds two panels, each driven by its own training worker, and draws what the
 // workers report. No training happens on this thread.
 import { Drawing } from './draw.js';
-import { SEED_KL, drawKlVsN, drawKlVsTime } from './charts.js';
+import { drawKlVsN, drawKlVsTime } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
-const RANGE = 2.5; // the drawn square [-2.5, 2.5]^2, the KL histogram's
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
 const PRETRAINED = ['lsd', 'psd-mid'];
 const MODEL_COLOR = 'rgba(108, 178, 255, 0.6)';
@@ -12,6 +11,9 @@ const LINE_COLOR = 'rgba(255, 159, 108, 0.16)'; // the interpolant's straight li
 
 let playing = false;
 const panels = [];
+// The crate's facts (presets, limits, the KL table's N values, the plot square), from the first
+// worker to load: the page keeps no copy of them (Session.facts() in src/session.rs).
+let facts = null;
 const drawing = new Drawing($('draw-canvas'), () => saveSettings());
 
 function status(text) { $('status').textContent = text; }
@@ -21,19 +23,31 @@ function dataset() {
   return $('dataset').value === 'drawn' ? drawing.dataset() : $('dataset').value;
 }
 
-// The training recipe from the controls. The defaults (index.html) were chosen by measurement
-// in headless Chromium on 2 CPU cores (README, "Speed in the tab"); keep www/bench.js in sync.
-// The cosine schedule spans 6900 steps (about two minutes on one core at 5x192), then holds 1%
-// of the peak lr; a short EMA (0.98) follows the fast early progress without lagging behind it.
-// 5x192 at peak lr 4e-3 and EMA 0.98 measured best of about 25 recipes for KL(N=1) after 120 s
-// (README, "Speed in the tab"): deeper than 4x256 at fewer FLOPs per step; every method trains
-// stably with it.
+// The training recipe: the crate's browser preset (Config::browser, which says why each value)
+// with the controls' fields. The crate checks it; a rejected field comes back as a panel error.
 function recipe(method) {
   const num = (id) => Number($(id).value);
+  const { model, train } = facts.presets.browser;
   return {
-    model: { width: num('width'), depth: num('depth') },
-    train: { method, dataset: dataset(), batch_size: num('batch'), lr: num('lr'), seed: num('seed'), steps: 6900, warmup_steps: 100, ema_decay: 0.98 },
+    model: { ...model, width: num('width'), depth: num('depth') },
+    train: { ...train, method, dataset: dataset(), batch_size: num('batch'), lr: num('lr'), seed: num('seed') },
   };
+}
+
+// Once, from the first worker that loads: fill the controls the URL left empty with the preset,
+// bound the number inputs by the crate's limits, and offer the KL table's N values.
+function adoptFacts(f) {
+  if (facts) return;
+  facts = f;
+  const { model, train } = f.presets.browser;
+  const preset = { lr: train.lr, batch: train.batch_size, width: model.width, depth: model.depth, seed: train.seed };
+  for (const [id, v] of Object.entries(preset)) if ($(id).value === '') $(id).value = v;
+  $('width').max = f.limits.max_width;
+  $('depth').max = f.limits.max_depth;
+  $('batch').max = f.limits.max_batch;
+  $('n').replaceChildren(...f.table_steps.map((n) => new Option(String(n))));
+  applyParam('n');
+  for (const el of document.querySelectorAll('[data-fact="square"]')) el.textContent = `[−${f.plot_range}, ${f.plot_range}]²`;
 }
 
 function workerUrl() {
@@ -41,9 +55,9 @@ function workerUrl() {
   return new URL('./worker.js', document.baseURI);
 }
 
-// Canvas pixel of a point in [-RANGE, RANGE]^2.
-const px = (c, x) => ((x + RANGE) / (2 * RANGE)) * c.width;
-const py = (c, y) => c.height - ((y + RANGE) / (2 * RANGE)) * c.height;
+// Canvas pixel of a point in the plot square [-r, r]^2 (the KL histogram's).
+const px = (c, x) => ((x + facts.plot_range) / (2 * facts.plot_range)) * c.width;
+const py = (c, y) => c.height - ((y + facts.plot_range) / (2 * facts.plot_range)) * c.height;
 
 class Panel {
   constructor(method) {
@@ -75,8 +89,17 @@ class Panel {
     console.warn(`[${this.q('.method').value}] ${message}`);
   }
 
+  // Ask the worker for a new session. The panel keeps showing the old run until the worker
+  // confirms ('ready' clears it); a rejected recipe comes back as 'error' and loses nothing.
   reset() {
-    this.ready = false;
+    if (!facts) return; // the 'booted' message resets once the crate's facts are known
+    // The crate's default options (src/session.rs says why) except the backend.
+    const options = { backend: $('backend').value };
+    this.send({ type: 'init', config: recipe(this.q('.method').value), options });
+  }
+
+  // A new session: forget the old run's losses, KL rows and pictures.
+  clear() {
     this.losses = [];
     this.klRows = null;
     this.klHistory = [];
@@ -86,16 +109,19 @@ class Panel {
     this.q('.kl').dataset.step = 0;
     this.q('.kl tbody').querySelectorAll('td').forEach((td) => { td.textContent = '–'; });
     this.drawCharts();
-    // 20k samples per KL histogram: a table costs ~10 s of one core at 4x256, so the worker
-    // refreshes it at most 15% of the time. Fewer samples leave true bins empty in the model
-    // histogram and inflate KL through the 1e-8 floor (10k gave ~1.2 where 100k gave ~0.7).
-    // The noise floor shown is measured at the same size (the CLI's 100k-sample floor is 0.011).
-    const options = { backend: $('backend').value, eval_samples: 20000 };
-    this.send({ type: 'init', config: recipe(this.q('.method').value), options });
   }
 
-  // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the seed's budget
-  // on the checkerboard; README). The panel takes their width and depth (LSD's is 6x256);
+  // The KL table's columns, one per N of the crate's table.
+  buildKlTable() {
+    const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
+    const steps = facts.table_steps;
+    this.q('.kl thead tr').replaceChildren(cell('th', 'N'), ...steps.map((n) => cell('th', String(n))));
+    this.q('.kl tbody tr').replaceChildren(cell('th', 'KL'), ...steps.map(() => cell('td', '–')));
+    this.q('.kl .floor').colSpan = steps.length + 1;
+  }
+
+  // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the reference
+  // budget on the checkerboard; README). The panel takes their width and depth (LSD's is 6x256);
   // Reset goes back to the controls' network.
   async loadPretrained() {
     const method = this.q('.method').value;
@@ -120,10 +146,16 @@ class Panel {
 
   receive(msg) {
     switch (msg.type) {
-      case 'booted': this.reset(); break;
+      case 'booted':
+        adoptFacts(msg.facts);
+        this.buildKlTable();
+        this.drawCharts();
+        this.reset();
+        break;
       case 'status': status(msg.text); break;
       case 'ready': {
         this.ready = true;
+        this.clear();
         const b = this.q('.backend');
         b.textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
         b.title = msg.note; // why this backend, e.g. why not WebGPU
@@ -286,14 +318,16 @@ class Panel {
     table.dataset.step = step;
     this.klRows = rows;
     const last = this.klHistory[this.klHistory.length - 1];
-    if (!last || seconds > last.seconds) this.klHistory.push({ seconds, kl1: rows[0].kl, kl4: rows[2].kl });
+    const at = (n) => rows[facts.table_steps.indexOf(n)].kl;
+    if (!last || seconds > last.seconds) this.klHistory.push({ seconds, kl1: at(1), kl4: at(4) });
     this.drawCharts();
   }
 
   drawCharts() {
-    // The seed's numbers are for the checkerboard only.
-    const seed = $('dataset').value === 'checkerboard' ? SEED_KL[this.q('.method').value] : null;
-    drawKlVsN(this.q('.kl-vs-n'), this.klRows, seed);
+    if (!facts) return;
+    // The reference's numbers are for the checkerboard only.
+    const reference = $('dataset').value === 'checkerboard' ? facts.reference_kl[this.q('.method').value] : null;
+    drawKlVsN(this.q('.kl-vs-n'), this.klRows, reference, facts.table_steps);
     drawKlVsTime(this.q('.kl-vs-time'), this.klHistory);
   }
 }
@@ -308,18 +342,7 @@ function setPlaying(on) {
   for (const p of panels) if (p.ready) p.send({ type: on ? 'play' : 'pause' });
 }
 
-function validRecipe() {
-  const checks = [['lr', (v) => v > 0 && v <= 1], ['batch', (v) => Number.isInteger(v) && v >= 2],
-    ['width', (v) => Number.isInteger(v) && v >= 1], ['depth', (v) => Number.isInteger(v) && v >= 1],
-    ['seed', (v) => Number.isInteger(v) && v >= 0]];
-  for (const [id, ok] of checks) {
-    if (!ok(Number($(id).value))) { status(`invalid ${id}: ${$(id).value}`); return false; }
-  }
-  if ($('dataset').value === 'drawn' && drawing.isEmpty()) { status('the drawing is empty: paint something first'); return false; }
-  return true;
-}
-
-function resetAll() { if (validRecipe()) panels.forEach((p) => p.reset()); }
+function resetAll() { panels.forEach((p) => p.reset()); }
 
 function showViewControls() {
   $('time-label').hidden = $('view').value !== 'time';
@@ -343,8 +366,8 @@ $('draw-train').addEventListener('click', resetAll);
 // A drawing travels as `draw`, its 32x32 cells as base64url bytes (about 1.4 kB).
 const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend'];
 const params = new URLSearchParams(location.search);
-for (const id of SETTINGS) {
-  if (!params.has(id)) continue;
+function applyParam(id) {
+  if (!params.has(id)) return;
   const el = $(id);
   el.value = params.get(id);
   if (el.tagName === 'SELECT' && el.value === '') { // not one of the options
@@ -352,6 +375,8 @@ for (const id of SETTINGS) {
     status(`unknown ${id} '${params.get(id)}' in the URL; using ${el.value}`);
   }
 }
+// N's options come with the crate's facts (adoptFacts applies it then).
+for (const id of SETTINGS) if (id !== 'n') applyParam(id);
 if (params.has('draw') && !drawing.decode(params.get('draw'))) status('the drawing in the URL is not valid; showing the default one');
 const methods = (params.get('methods') || DEFAULT_METHODS.join(',')).split(',').slice(0, 4);
 

@@ -2,10 +2,13 @@
 //
 // Protocol (tagged messages):
 //   page -> worker
-//     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs
+//     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs.
+//                                       The crate checks both; a rejected one posts 'error' and
+//                                       the old session goes on as it was
 //     {type: 'play'} / {type: 'pause'}  start / stop the training loop
 //     {type: 'step'}                    one optimizer step, then report
-//     {type: 'set_n', n}                number of flow-map jumps for drawn samples (1..1024)
+//     {type: 'set_n', n}                number of flow-map jumps for drawn samples (the crate's
+//                                       limits.max_n_steps bounds it)
 //     {type: 'set_view', view, t}       what 'samples' carries: 'samples' (N-step samples),
 //                                       'trajectories' (paths through the N jumps) or 'time'
 //                                       (X_{0,t} at slider time t, one network call)
@@ -14,7 +17,9 @@
 //     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
 //                                       the checkpoint's width and depth (shipped weights)
 //   worker -> page
-//     {type: 'booted'}                  wasm is loaded: the page may send 'init'
+//     {type: 'booted', facts}           wasm is loaded: the page may send 'init'. `facts`: the
+//                                       crate's presets, limits, KL table N values, plot square
+//                                       (Session.facts(); the page keeps no copies)
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
 //     {type: 'ready', backend, note, config}
 //     {type: 'progress', step, losses, steps_per_sec, lr}
@@ -42,13 +47,13 @@ let trainSeconds = 0;
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
 const TRAJECTORY_POINTS = 200;
 const VIEWS = ['samples', 'trajectories', 'time'];
-const TABLE_N = [1, 2, 4, 8, 16]; // the seed's KL table
 let lastDraw = 0;
 let lastKl = 0;
 let busy = Promise.resolve();
 // Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
 let preempted = false;
 let sessionOptions = {}; // the options of the last 'init', reused when adopting an architecture
+let facts = null; // Session.facts(), read once wasm is loaded
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
@@ -103,11 +108,12 @@ function sendTarget() {
 async function sendKl() {
   const t0 = performance.now();
   const rows = [];
-  for (const n of TABLE_N) {
+  const steps = facts.table_steps;
+  for (const n of steps) {
     await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
     if (preempted) return;
     rows.push(await session.kl(n));
-    post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === TABLE_N.length });
+    post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === steps.length });
   }
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
@@ -177,13 +183,13 @@ self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
     case 'init':
-      running = false;
       preempted = true;
       serial(async () => {
         preempted = false;
         post({ type: 'status', text: msg.options && msg.options.backend === 'webgpu'
           ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
-        // The old session stays until the new one exists: a rejected config loses nothing.
+        // The old session stays, and keeps training if it was, until the new one exists: a
+        // config the crate rejects loses nothing.
         const next = await Session.create(msg.config, msg.options);
         if (session) session.free();
         session = next;
@@ -208,7 +214,7 @@ self.onmessage = (ev) => {
     case 'set_n':
       serial(async () => {
         const n = Number(msg.n);
-        if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`N must be a whole number in 1..=1024, got ${msg.n}`);
+        await need().sample(n, 1); // the crate checks N (and throws why); one point costs nothing
         nSteps = n;
         await sendSamples();
       });
@@ -249,4 +255,8 @@ self.onmessage = (ev) => {
 };
 
 post({ type: 'status', text: 'loading wasm…' });
-serial(async () => { await init(); post({ type: 'booted' }); });
+serial(async () => {
+  await init();
+  facts = Session.facts();
+  post({ type: 'booted', facts });
+});

@@ -1,4 +1,5 @@
-//! Command-line trainer: trains one method and prints the KL table of the seed's README.
+//! Command-line trainer: trains one method and prints the KL table of the reference (the
+//! PyTorch code the project started from).
 //!
 //!   cargo run --release -- train --method lsd --steps 20000 --save lsd.fmap
 //!   cargo run --release -- eval --load lsd.fmap
@@ -7,7 +8,8 @@ use flowmap::backend::Backend;
 use flowmap::config::{Config, Method, Schedule};
 use flowmap::data::Dataset;
 use flowmap::eval::{Evaluator, KlTable};
-use flowmap::metrics::REFERENCE_SAMPLES;
+use flowmap::metrics::{BINS, RANGE, REFERENCE_SAMPLES};
+use flowmap::readback::block_on;
 use flowmap::trainer::Trainer;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,7 +17,7 @@ use std::time::Instant;
 const USAGE: &str = "usage:
   flowmap train [options]            train, then print the KL table
   flowmap eval --load FILE [options] print the KL table of a saved model
-  flowmap bench [--bench-steps N] [--backend B]  ms/step and GFLOP/s, seed and browser sizes
+  flowmap bench [--bench-steps N] [--backend B]  ms/step and GFLOP/s, reference and browser sizes
 
 options:
   --method lsd|psd-mid|psd-uniform|esd   (default lsd)
@@ -155,6 +157,7 @@ fn run(mut a: Args) -> Result<(), String> {
             .model;
     }
     let mut trainer = Trainer::new(a.config.clone(), &device)?;
+    trainer.count_clips();
     if let Some(path) = &a.load {
         trainer.load(&std::fs::read(path).map_err(|e| format!("{path}: {e}"))?)?;
         println!("loaded {path} (trained {} steps)", trainer.steps_done());
@@ -183,7 +186,7 @@ fn run(mut a: Args) -> Result<(), String> {
         for k in 0..t.steps {
             let losses = trainer.step();
             if a.log_every > 0 && ((k + 1) % a.log_every == 0 || k + 1 == t.steps) {
-                let l = losses.read();
+                let l = block_on(losses.read())?;
                 let clips = trainer.take_clip_counts();
                 let secs = start.elapsed().as_secs_f64();
                 println!(
@@ -194,7 +197,7 @@ fn run(mut a: Args) -> Result<(), String> {
                     l.off_diagonal,
                     t.lr_at(k),
                     1e3 * secs / (k + 1) as f64,
-                    clip_summary(clips)
+                    clip_summary(clips)?
                 );
                 if l.diverged() {
                     return Err(format!("loss diverged ({}) at step {}", l.total, k + 1));
@@ -209,7 +212,7 @@ fn run(mut a: Args) -> Result<(), String> {
             1e3 * secs / t.steps as f64
         );
         if let Some(path) = &a.save {
-            std::fs::write(path, trainer.checkpoint().encode())
+            std::fs::write(path, block_on(trainer.checkpoint())?.encode())
                 .map_err(|e| format!("{path}: {e}"))?;
             println!("saved {path}");
         }
@@ -221,45 +224,50 @@ fn run(mut a: Args) -> Result<(), String> {
         t.seed,
         a.config.model.sigma,
     );
-    let table = eval.table(&trainer.sampling_net(), &device);
-    print_table(t.method, &table);
+    let table = block_on(eval.table(&trainer.sampling_net(), &device))?;
+    // A checkpoint does not record its method: name an evaluated file's row after the file.
+    let label = match (&a.load, a.command.as_str()) {
+        (Some(path), "eval") => std::path::Path::new(path)
+            .file_stem()
+            .map_or(path.clone(), |s| s.to_string_lossy().into_owned()),
+        _ => t.method.name().to_string(),
+    };
+    print_table(&label, &table);
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// The network and batch the browser app uses by default (www/main.js).
-const BROWSER_SIZE: (usize, usize, usize) = (192, 5, 256);
-
-/// ms/step and GFLOP/s for LSD and PSD at the seed's size and the browser's default size.
+/// ms/step and GFLOP/s for LSD and PSD at the reference's size and the browser's.
 fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {
     let steps = a.bench_steps.max(1);
     println!(
         "backend {}, {steps} timed steps after 3 warm-up steps",
         a.backend.name()
     );
-    println!("| method  | size          | batch | ms/step | GFLOP/step | GFLOP/s |");
-    println!("|---------|---------------|-------|---------|------------|---------|");
-    for (label, (width, depth, batch)) in [("seed", (256, 4, 2048)), ("browser", BROWSER_SIZE)] {
+    println!("| method  | size            | batch | ms/step | GFLOP/step | GFLOP/s |");
+    println!("|---------|-----------------|-------|---------|------------|---------|");
+    for (label, preset) in [
+        ("reference", Config::reference()),
+        ("browser", Config::browser()),
+    ] {
         for method in [Method::Lsd, Method::PsdMid] {
-            let mut c = Config::default();
-            c.model.width = width;
-            c.model.depth = depth;
-            c.train.batch_size = batch;
+            let mut c = preset.clone();
             c.train.method = method;
+            let (width, depth, batch) = (c.model.width, c.model.depth, c.train.batch_size);
             let mut tr = Trainer::new(c.clone(), device)?;
             for _ in 0..3 {
-                tr.step().read();
+                block_on(tr.step().read())?;
             }
             let start = Instant::now();
             let mut last = None;
             for _ in 0..steps {
                 last = Some(tr.step());
             }
-            last.expect("steps >= 1").read(); // waits for the device
+            block_on(last.expect("steps >= 1").read())?; // waits for the device
             let ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
             let gflop = flowmap::flops::step_flops(&c) / 1e9;
             println!(
-                "| {:<7} | {label:<7} {depth}x{width:<3} | {batch:>5} | {ms:>7.1} | {gflop:>10.3} | {:>7.1} |",
+                "| {:<7} | {label:<9} {depth}x{width:<3} | {batch:>5} | {ms:>7.1} | {gflop:>10.3} | {:>7.1} |",
                 method.name(),
                 gflop / (ms / 1e3)
             );
@@ -269,28 +277,30 @@ fn bench(a: &Args, device: &burn::tensor::Device) -> Result<(), String> {
 }
 
 /// "  clipped 37% of steps (2.1 tensors/step)" over the steps since the last log line.
-fn clip_summary(c: flowmap::trainer::ClipCounts) -> String {
+fn clip_summary(c: flowmap::trainer::ClipCounts) -> Result<String, String> {
     let (Some(steps), Some(tensors)) = (c.steps_clipped, c.tensors_clipped) else {
-        return String::new();
+        return Ok(String::new());
     };
     let n = c.steps.max(1) as f32;
-    format!(
+    let steps = block_on(flowmap::readback::scalar(steps))?;
+    let tensors = block_on(flowmap::readback::scalar(tensors))?;
+    Ok(format!(
         "  clipped {:.0}% of steps ({:.1} tensors/step)",
-        100.0 * steps.into_scalar::<f32>() / n,
-        tensors.into_scalar::<f32>() / n
-    )
+        100.0 * steps / n,
+        tensors / n
+    ))
 }
 
-fn print_table(method: Method, table: &KlTable) {
+fn print_table(label: &str, table: &KlTable) {
     println!(
-        "\nKL(p_true || q_model), 60x60 bins on [-2.5,2.5]^2, {} samples",
+        "\nKL(p_true || q_model), {BINS}x{BINS} bins on [-{RANGE},{RANGE}]^2, {} samples",
         table.samples
     );
     let head: String = table.steps.iter().map(|n| format!(" | N={n:<5}")).collect();
     println!("| method      {head} |");
     println!("|-------------{} |", " | -------".repeat(table.steps.len()));
     let row: String = table.kl.iter().map(|k| format!(" | {k:<7.3}")).collect();
-    println!("| {:<11} {row} |", method.name());
+    println!("| {label:<11} {row} |");
     println!(
         "noise floor (two true sample sets): {:.4}",
         table.noise_floor

@@ -2,7 +2,10 @@
 #![allow(dead_code)]
 
 use burn::tensor::{Device, Tensor, TensorData};
+use flowmap::checkpoint::Checkpoint;
 use flowmap::model::{FlowMapNet, linear_from};
+use flowmap::readback::{self, block_on};
+use flowmap::trainer::{Losses, StepLosses, Trainer};
 use serde_json::Value;
 
 /// The CPU device the tests run on.
@@ -73,14 +76,21 @@ pub fn column(v: &[f64], device: &Device) -> Tensor<2> {
 }
 
 pub fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 data")
+    block_on(readback::floats(t)).expect("f32 data")
 }
 
 pub fn scalar(t: Tensor<1>) -> f64 {
-    t.into_scalar::<f32>() as f64
+    block_on(readback::scalar(t)).expect("one value") as f64
+}
+
+/// One step's losses on the host.
+pub fn read(l: StepLosses) -> Losses {
+    block_on(l.read()).expect("losses read back")
+}
+
+/// The trainer's sampling weights as a checkpoint.
+pub fn checkpoint(tr: &Trainer) -> Checkpoint {
+    block_on(tr.checkpoint()).expect("weights read back")
 }
 
 /// Asserts |a - b| <= atol + rtol |b| elementwise.

@@ -1,0 +1,438 @@
+//! A training run as the page drives it, in plain Rust: train, sample, picture feeds, KL rows,
+//! save and load, with every argument checked before anything changes. `web` wraps it for JS
+//! (JS values in and out, the WebGPU device); everything here runs natively too, so `cargo test`
+//! covers the checks.
+//!
+//! Numbers arrive as f64 because that is what a caller from JS has: a count of 2.5 or NaN is
+//! rejected here with a message naming the argument, not truncated at the binding.
+
+use crate::backend::Backend;
+use crate::checkpoint;
+use crate::config::{Config, MAX_BATCH, MAX_DEPTH, MAX_WIDTH, Method, ModelConfig};
+use crate::eval::{Evaluator, REFERENCE_KL, TABLE_STEPS};
+use crate::interpolant::interpolate;
+use crate::metrics::RANGE;
+use crate::readback;
+use crate::rng::{Rng, Stream};
+use crate::sample::{MAX_STEPS, jump, points_tensor, sample, trajectory};
+use crate::trainer::{Losses, Trainer};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Most points one `sample`, `flow_to` or `interpolant` call returns, counting every stage of a
+/// trajectory, and most samples per KL histogram: 8 MB of f32 pairs.
+pub const MAX_POINTS: usize = 1_000_000;
+/// Most network evaluations of one sampling call, points times jumps: 4096 points through 1024
+/// jumps (the finest N the page offers); a 100k-sample KL row at N = 16 is 1.6M. Each argument
+/// can be in range while their product runs for minutes (a million points through 1024 jumps);
+/// this bounds the product.
+pub const MAX_POINT_JUMPS: usize = 1 << 22;
+/// Most optimizer steps one `train` call runs (the worker calls it in a loop).
+pub const MAX_STEPS_PER_CALL: usize = 10_000;
+
+/// Options of a session that are not part of the training config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// "auto" (WebGPU if it initialises, else `cpu`), "webgpu", "ndarray" or "flex".
+    pub backend: String,
+    /// The CPU backend used by "auto" without WebGPU. flex is measured ~2x faster than ndarray
+    /// in Chromium (see README); ndarray stays available.
+    pub cpu: String,
+    /// Samples per KL histogram. The reference estimator uses 100k; 20k keeps a table refresh
+    /// around a second in a tab, and the reported noise floor is computed at the same size
+    /// (fewer samples leave true bins empty in the model histogram and inflate KL through the
+    /// 1e-8 floor: 10k gave ~1.2 where 100k gave ~0.7).
+    pub eval_samples: usize,
+    /// Points `sample` returns when no count is given.
+    pub sample_count: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend: "auto".into(),
+            cpu: "flex".into(),
+            eval_samples: 20_000,
+            sample_count: 4_000,
+        }
+    }
+}
+
+/// What a session runs on, as the options name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// WebGPU if it initialises, else the CPU backend.
+    Auto { cpu: Backend },
+    /// WebGPU or an error.
+    WebGpu,
+    /// This CPU backend.
+    Cpu(Backend),
+}
+
+impl Options {
+    /// Checks every option; the error names the option.
+    pub fn validate(&self) -> Result<BackendChoice, String> {
+        whole(
+            self.eval_samples as f64,
+            "options.eval_samples",
+            1,
+            MAX_POINTS,
+        )?;
+        whole(
+            self.sample_count as f64,
+            "options.sample_count",
+            1,
+            MAX_POINTS,
+        )?;
+        let cpu = match Backend::parse(&self.cpu) {
+            Ok(Backend::Wgpu) | Err(_) => {
+                return Err(format!(
+                    "options.cpu must be flex or ndarray, got '{}'",
+                    self.cpu
+                ));
+            }
+            Ok(b) => b,
+        };
+        match self.backend.as_str() {
+            "auto" => Ok(BackendChoice::Auto { cpu }),
+            "webgpu" | "wgpu" => Ok(BackendChoice::WebGpu),
+            "flex" | "ndarray" => Ok(BackendChoice::Cpu(Backend::parse(&self.backend)?)),
+            other => Err(format!(
+                "options.backend must be auto, webgpu, flex or ndarray, got '{other}'"
+            )),
+        }
+    }
+}
+
+/// The last step of a `train` call.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    #[serde(flatten)]
+    pub losses: Losses,
+    pub step: usize,
+    pub lr: f64,
+}
+
+/// One row of the KL table.
+#[derive(Clone, Debug, Serialize)]
+pub struct KlReport {
+    pub n_steps: usize,
+    pub kl: f64,
+    pub noise_floor: f64,
+    pub samples: usize,
+}
+
+/// What a checkpoint holds, read without loading it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointInfo {
+    pub width: usize,
+    pub depth: usize,
+    pub step: usize,
+    /// The whole model config, activation and preconditioning included.
+    pub model: ModelConfig,
+}
+
+/// The facts the page and the bench must agree with the crate on, in one object: the recipes,
+/// the limits every check here enforces, the KL table's N values and the plot square.
+#[derive(Clone, Debug, Serialize)]
+pub struct Facts {
+    /// Named recipes: `browser` (the page's defaults) and `reference` (the CLI's).
+    pub presets: Presets,
+    pub options: Options,
+    pub limits: Limits,
+    /// N of the KL table's columns.
+    pub table_steps: Vec<usize>,
+    /// The reference's KL table per method (checkerboard), for the chart.
+    pub reference_kl: std::collections::BTreeMap<&'static str, Vec<f64>>,
+    /// Half-width of the square every picture and the KL histogram cover.
+    pub plot_range: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Presets {
+    pub browser: Config,
+    pub reference: Config,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Limits {
+    pub max_width: usize,
+    pub max_depth: usize,
+    pub max_batch: usize,
+    pub max_n_steps: usize,
+    pub max_points: usize,
+    pub max_point_jumps: usize,
+    pub max_steps_per_call: usize,
+}
+
+impl Facts {
+    pub fn get() -> Self {
+        Self {
+            presets: Presets {
+                browser: Config::browser(),
+                reference: Config::default(),
+            },
+            options: Options::default(),
+            limits: Limits {
+                max_width: MAX_WIDTH,
+                max_depth: MAX_DEPTH,
+                max_batch: MAX_BATCH,
+                max_n_steps: MAX_STEPS,
+                max_points: MAX_POINTS,
+                max_point_jumps: MAX_POINT_JUMPS,
+                max_steps_per_call: MAX_STEPS_PER_CALL,
+            },
+            table_steps: TABLE_STEPS.to_vec(),
+            reference_kl: REFERENCE_KL
+                .iter()
+                .map(|(m, kl)| (Method::name(*m), kl.to_vec()))
+                .collect(),
+            plot_range: RANGE as f64,
+        }
+    }
+}
+
+/// A training run with its evaluator and picture streams.
+pub struct Session {
+    trainer: Trainer,
+    device: Device,
+    evaluator: Evaluator,
+    options: Options,
+}
+
+impl Session {
+    /// A fresh run of `config` on `device` (a device of the backend `options` chose; the caller
+    /// resolves "auto" and WebGPU). Rejects an invalid config or options with a message.
+    pub fn new(config: Config, options: Options, device: &Device) -> Result<Self, String> {
+        config.validate()?;
+        options.validate()?;
+        let evaluator = Evaluator::new(
+            config.train.dataset.clone(),
+            options.eval_samples,
+            config.train.seed,
+            config.model.sigma,
+        );
+        Ok(Self {
+            trainer: Trainer::new(config, device)?,
+            device: device.clone(),
+            evaluator,
+            options,
+        })
+    }
+
+    /// The full config in use (defaults filled in).
+    pub fn config(&self) -> &Config {
+        self.trainer.config()
+    }
+
+    /// Optimizer steps done so far.
+    pub fn steps(&self) -> usize {
+        self.trainer.steps_done()
+    }
+
+    /// Floating-point operations of one optimizer step (matrix products).
+    pub fn flops_per_step(&self) -> f64 {
+        crate::flops::step_flops(self.trainer.config())
+    }
+
+    /// Runs `count` optimizer steps (default 1) and reports the last. A diverged loss is an
+    /// error (the weights are then meaningless; the page asks for a reset).
+    pub async fn train(&mut self, count: Option<f64>) -> Result<StepReport, String> {
+        let count = match count {
+            None => 1,
+            Some(c) => whole(c, "count", 1, MAX_STEPS_PER_CALL)?,
+        };
+        let mut last = None;
+        for _ in 0..count {
+            last = Some(self.trainer.step());
+        }
+        let losses = last.expect("count >= 1").read().await?;
+        let step = self.trainer.steps_done();
+        if losses.diverged() {
+            return Err(format!(
+                "training diverged: the loss is {} at step {step}; lower the learning rate and reset",
+                losses.total
+            ));
+        }
+        Ok(StepReport {
+            losses,
+            step,
+            lr: self.trainer.config().train.lr_at(step - 1),
+        })
+    }
+
+    /// Points after `n_steps` jumps from the picture noise: `count * 2` numbers (default count
+    /// from the options). With `with_trajectory`, all `n_steps + 1` stages one after the other,
+    /// stage k at time k / n_steps.
+    pub async fn sample(
+        &self,
+        n_steps: f64,
+        count: Option<f64>,
+        with_trajectory: bool,
+    ) -> Result<Vec<f32>, String> {
+        let n_steps = whole(n_steps, "n_steps", 1, MAX_STEPS)?;
+        let count = self.count(count)?;
+        bound_work(count, n_steps)?;
+        if with_trajectory && (n_steps + 1) * count > MAX_POINTS {
+            return Err(format!(
+                "a trajectory of {n_steps} jumps for {count} points returns {} points; at most {MAX_POINTS}",
+                (n_steps + 1) * count
+            ));
+        }
+        let (net, x0) = (self.trainer.sampling_net(), self.picture_base(count));
+        let stages: Vec<Tensor<2>> = if with_trajectory {
+            trajectory(&net, x0, n_steps)
+        } else {
+            vec![sample(&net, x0, n_steps)]
+        };
+        let mut out = Vec::with_capacity(stages.len() * count * 2);
+        for s in stages {
+            out.extend(readback::floats(s).await?);
+        }
+        Ok(out)
+    }
+
+    /// X_{0,t}(x0) for the same base points as `sample`: where the flow map puts the noise at
+    /// time `t` in [0, 1], in one network call. `count * 2` numbers.
+    pub async fn flow_to(&self, t: f64, count: Option<f64>) -> Result<Vec<f32>, String> {
+        let t = unit_time(t)?;
+        let count = self.count(count)?;
+        let x = jump(
+            &self.trainer.sampling_net(),
+            self.picture_base(count),
+            0.0,
+            t,
+        );
+        readback::floats(x).await
+    }
+
+    /// The interpolant I_t = (1 - t) x0 + t x1 for the same base points x0 as `sample` and
+    /// fixed target points x1 (independent of x0, as in training): its straight lines are what
+    /// the flow map learns to untangle. At t = 1 these are samples of the target.
+    pub fn interpolant(&self, t: f64, count: Option<f64>) -> Result<Vec<f32>, String> {
+        let t = unit_time(t)?;
+        let count = self.count(count)?;
+        let train = &self.trainer.config().train;
+        let x0 = self.picture_noise(count);
+        let x1 = train
+            .dataset
+            .sample(&mut Rng::stream(train.seed, Stream::PictureTargets), count);
+        Ok(x0
+            .chunks(2)
+            .zip(x1.chunks(2))
+            .flat_map(|(a, b)| interpolate([a[0], a[1]], [b[0], b[1]], t))
+            .collect())
+    }
+
+    /// KL(p_true || q_model) after `n_steps` jumps (default 1, the one-jump headline), with
+    /// the estimator's noise floor.
+    pub async fn kl(&self, n_steps: Option<f64>) -> Result<KlReport, String> {
+        let n_steps = whole(n_steps.unwrap_or(1.0), "n_steps", 1, MAX_STEPS)?;
+        bound_work(self.evaluator.samples, n_steps)?;
+        let kl = self
+            .evaluator
+            .kl_after(&self.trainer.sampling_net(), &self.device, n_steps)
+            .await?;
+        Ok(KlReport {
+            n_steps,
+            kl,
+            noise_floor: self.evaluator.noise_floor,
+            samples: self.evaluator.samples,
+        })
+    }
+
+    /// The sampling weights as bytes (the format of checkpoint.rs).
+    pub async fn save(&self) -> Result<Vec<u8>, String> {
+        Ok(self.trainer.checkpoint().await?.encode())
+    }
+
+    /// What a checkpoint holds, without loading it. A corrupt file is an error.
+    pub fn checkpoint_info(bytes: &[u8]) -> Result<CheckpointInfo, String> {
+        let ck = checkpoint::decode(bytes)?;
+        Ok(CheckpointInfo {
+            width: ck.model.width,
+            depth: ck.model.depth,
+            step: ck.step,
+            model: ck.model,
+        })
+    }
+
+    /// Replaces the weights with saved ones. A corrupt file or another architecture is an error
+    /// and leaves the session untouched.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.trainer.load(bytes)
+    }
+
+    /// A point count from the caller, or the options' default.
+    fn count(&self, count: Option<f64>) -> Result<usize, String> {
+        match count {
+            None => Ok(self.options.sample_count),
+            Some(c) => whole(c, "count", 1, MAX_POINTS),
+        }
+    }
+
+    /// The first `count` of a fixed stream of base points: `sample`, `flow_to` and
+    /// `interpolant` start from the same noise, so their pictures line up point by point.
+    fn picture_noise(&self, count: usize) -> Vec<f32> {
+        let (seed, sigma) = (self.config().train.seed, self.config().model.sigma);
+        crate::data::base_noise(&mut Rng::stream(seed, Stream::Pictures), count, sigma)
+    }
+
+    fn picture_base(&self, count: usize) -> Tensor<2> {
+        points_tensor(self.picture_noise(count), &self.device)
+    }
+}
+
+/// A config or options object from JSON text (what the page sends). Unknown or misspelled
+/// fields are errors; a value of the wrong type names its field, e.g. "invalid config: field
+/// 'width': invalid type: floating point `2.5`, expected usize".
+pub fn from_json<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| {
+        let before = json
+            .lines()
+            .nth(e.line().saturating_sub(1))
+            .and_then(|line| line.get(..e.column().min(line.len())))
+            .unwrap_or("");
+        match last_key(before) {
+            Some(key) => format!("invalid {what}: field '{key}': {e}"),
+            None => format!("invalid {what}: {e}"),
+        }
+    })
+}
+
+/// The last `"key":` in a JSON prefix.
+fn last_key(prefix: &str) -> Option<&str> {
+    let end = prefix.rfind("\":")?;
+    let start = prefix[..end].rfind('"')?;
+    Some(&prefix[start + 1..end])
+}
+
+/// A whole number in lo..=hi, or an error naming the argument.
+pub fn whole(v: f64, name: &str, lo: usize, hi: usize) -> Result<usize, String> {
+    if !v.is_finite() || v.fract() != 0.0 || v < lo as f64 || v > hi as f64 {
+        return Err(format!(
+            "{name} must be a whole number in {lo}..={hi}, got {v}"
+        ));
+    }
+    Ok(v as usize)
+}
+
+/// A time in [0, 1].
+fn unit_time(t: f64) -> Result<f32, String> {
+    if !(0.0..=1.0).contains(&t) {
+        return Err(format!("t must be in [0, 1], got {t}"));
+    }
+    Ok(t as f32)
+}
+
+/// Rejects `points` through `n_steps` jumps above [`MAX_POINT_JUMPS`] network evaluations.
+fn bound_work(points: usize, n_steps: usize) -> Result<(), String> {
+    if points.saturating_mul(n_steps) > MAX_POINT_JUMPS {
+        return Err(format!(
+            "{points} points through {n_steps} jumps is {} network evaluations; at most {MAX_POINT_JUMPS} per call (fewer points or fewer jumps)",
+            points * n_steps
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! The session core the page drives (`flowmap::session`), natively: every argument check, the
+//! bounded sizes, save and load, and KL rows against values computed independently.
+#![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
+
+mod common;
+
+use common::*;
+use flowmap::checkpoint::{Checkpoint, decode};
+use flowmap::config::{Config, Method, ModelConfig, TrainConfig};
+use flowmap::data::Dataset;
+use flowmap::eval::TABLE_STEPS;
+use flowmap::metrics::kl_points;
+use flowmap::readback::block_on;
+use flowmap::rng::Rng;
+use flowmap::session::{
+    BackendChoice, Facts, MAX_POINT_JUMPS, MAX_POINTS, MAX_STEPS_PER_CALL, Options, Session,
+    from_json,
+};
+
+fn small(method: Method) -> Config {
+    Config {
+        model: ModelConfig {
+            width: 32,
+            depth: 2,
+            ..Default::default()
+        },
+        train: TrainConfig {
+            method,
+            batch_size: 256,
+            lr: 3e-3,
+            steps: 300,
+            warmup_steps: 20,
+            seed: 3,
+            ..Default::default()
+        },
+    }
+}
+
+fn options() -> Options {
+    Options {
+        backend: "flex".into(),
+        eval_samples: 20_000,
+        sample_count: 500,
+        ..Default::default()
+    }
+}
+
+fn session(method: Method) -> Session {
+    Session::new(small(method), options(), &cpu()).expect("session starts")
+}
+
+fn save(s: &Session) -> Vec<u8> {
+    block_on(s.save()).expect("save")
+}
+
+#[test]
+fn every_bad_argument_is_refused_by_name_and_changes_nothing() {
+    let mut s = session(Method::Lsd);
+    block_on(s.train(Some(3.0))).unwrap();
+    let before = save(&s);
+    let sampled = block_on(s.sample(2.0, Some(50.0), false)).unwrap();
+
+    for n in [0.0, -1.0, f64::NAN, 1e9, 2.5, f64::INFINITY, 1025.0] {
+        let err = block_on(s.sample(n, None, false)).unwrap_err();
+        assert!(err.contains("n_steps"), "sample({n}): {err}");
+        let err = block_on(s.kl(Some(n))).unwrap_err();
+        assert!(err.contains("n_steps"), "kl({n}): {err}");
+    }
+    for c in [0.0, -3.0, f64::NAN, 1e12, 0.5] {
+        let err = block_on(s.train(Some(c))).unwrap_err();
+        assert!(err.contains("count"), "train({c}): {err}");
+        let err = block_on(s.sample(1.0, Some(c), false)).unwrap_err();
+        assert!(err.contains("count"), "sample count {c}: {err}");
+        let err = block_on(s.flow_to(0.5, Some(c))).unwrap_err();
+        assert!(err.contains("count"), "flow_to count {c}: {err}");
+    }
+    let err = block_on(s.train(Some((MAX_STEPS_PER_CALL + 1) as f64))).unwrap_err();
+    assert!(err.contains(&MAX_STEPS_PER_CALL.to_string()), "{err}");
+    for t in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
+        let err = block_on(s.flow_to(t, None)).unwrap_err();
+        assert!(err.contains("t must be in [0, 1]"), "flow_to({t}): {err}");
+        let err = s.interpolant(t, None).unwrap_err();
+        assert!(
+            err.contains("t must be in [0, 1]"),
+            "interpolant({t}): {err}"
+        );
+    }
+    for (bytes, want) in [
+        (b"not a checkpoint".to_vec(), "not a flow-map checkpoint"),
+        (flip(&before, 30), "corrupt"),
+        (before[..before.len() - 1].to_vec(), "corrupt"),
+    ] {
+        let err = s.load(&bytes).unwrap_err();
+        assert!(err.contains(want), "load: '{err}' should say '{want}'");
+        assert!(Session::checkpoint_info(&bytes).is_err());
+    }
+
+    assert_eq!(s.steps(), 3, "no refused call trained");
+    assert_eq!(save(&s), before, "no refused call changed the weights");
+    assert_eq!(
+        block_on(s.sample(2.0, Some(50.0), false)).unwrap(),
+        sampled,
+        "no refused call changed the picture noise"
+    );
+    block_on(s.train(None)).expect("still trains");
+    assert_eq!(s.steps(), 4);
+}
+
+#[test]
+fn sizes_are_bounded_by_their_product_before_any_work() {
+    let s = session(Method::Lsd);
+    // Each argument in range, the product not: refused at once with the reason.
+    let start = std::time::Instant::now();
+    let err = block_on(s.sample(1024.0, Some(MAX_POINTS as f64), true)).unwrap_err();
+    assert!(err.contains("network evaluations"), "{err}");
+    let err = block_on(s.sample(1024.0, Some(5000.0), false)).unwrap_err();
+    assert!(err.contains("network evaluations"), "{err}");
+    // A trajectory's output counts every stage.
+    let err = block_on(s.sample(100.0, Some(20_000.0), true)).unwrap_err();
+    assert!(err.contains("trajectory"), "{err}");
+    assert!(
+        start.elapsed().as_secs_f64() < 5.0,
+        "refusals must come before the work"
+    );
+    // At the bound itself the call is accepted: the page's finest N with 4096 points.
+    assert_eq!(MAX_POINT_JUMPS, 1024 * 4096);
+    let pts = block_on(s.sample(1024.0, Some(4096.0), false)).unwrap();
+    assert_eq!(pts.len(), 2 * 4096);
+    // The KL row at a large N with many evaluation samples is bounded the same way.
+    let big = Options {
+        eval_samples: MAX_POINTS,
+        ..options()
+    };
+    let s = Session::new(small(Method::Lsd), big, &cpu()).unwrap();
+    let err = block_on(s.kl(Some(16.0))).unwrap_err();
+    assert!(err.contains("network evaluations"), "{err}");
+}
+
+#[test]
+fn bad_configs_and_options_are_refused_by_name() {
+    let cases: Vec<(Config, Options, &str)> = vec![
+        (
+            Config {
+                model: ModelConfig {
+                    width: 0,
+                    ..Default::default()
+                },
+                ..small(Method::Lsd)
+            },
+            options(),
+            "model.width",
+        ),
+        (
+            small(Method::Lsd),
+            Options {
+                backend: "cuda".into(),
+                ..options()
+            },
+            "options.backend",
+        ),
+        (
+            small(Method::Lsd),
+            Options {
+                cpu: "wgpu".into(),
+                ..options()
+            },
+            "options.cpu",
+        ),
+        (
+            small(Method::Lsd),
+            Options {
+                eval_samples: 0,
+                ..options()
+            },
+            "options.eval_samples",
+        ),
+        (
+            small(Method::Lsd),
+            Options {
+                sample_count: MAX_POINTS + 1,
+                ..options()
+            },
+            "options.sample_count",
+        ),
+    ];
+    for (config, options, want) in cases {
+        let err = Session::new(config, options, &cpu())
+            .err()
+            .expect("refused");
+        assert!(err.contains(want), "'{err}' should name {want}");
+    }
+    assert_eq!(
+        Options::default().validate(),
+        Ok(BackendChoice::Auto {
+            cpu: flowmap::backend::Backend::Flex
+        })
+    );
+}
+
+#[test]
+fn save_and_load_round_trip_bit_exact_and_other_shapes_are_refused() {
+    let mut s = session(Method::PsdMid);
+    block_on(s.train(Some(5.0))).unwrap();
+    let saved = save(&s);
+    let info = Session::checkpoint_info(&saved).unwrap();
+    assert_eq!((info.width, info.depth, info.step), (32, 2, 5));
+    assert_eq!(decode(&saved).unwrap().model, small(Method::PsdMid).model);
+    let pts = block_on(s.sample(2.0, Some(50.0), false)).unwrap();
+
+    block_on(s.train(Some(5.0))).unwrap();
+    assert_ne!(block_on(s.sample(2.0, Some(50.0), false)).unwrap(), pts);
+    s.load(&saved).unwrap();
+    assert_eq!(
+        save(&s),
+        saved,
+        "loaded weights are the saved ones, bit for bit"
+    );
+    assert_eq!(s.steps(), 5);
+    assert_eq!(block_on(s.sample(2.0, Some(50.0), false)).unwrap(), pts);
+
+    let mut other = Session::new(
+        Config {
+            model: ModelConfig {
+                width: 16,
+                depth: 2,
+                ..Default::default()
+            },
+            ..small(Method::PsdMid)
+        },
+        options(),
+        &cpu(),
+    )
+    .unwrap();
+    let err = other.load(&saved).unwrap_err();
+    assert!(err.contains("2x32"), "{err}");
+}
+
+/// A checkpoint whose every weight is zero: v = 0, so every jump is the identity and a sample
+/// is the base noise itself.
+fn identity_map(s: &Session) -> Vec<u8> {
+    let mut ck = decode(&save(s)).unwrap();
+    for (w, b) in &mut ck.layers {
+        w.iter_mut().for_each(|x| *x = 0.0);
+        b.iter_mut().for_each(|x| *x = 0.0);
+    }
+    Checkpoint { step: 0, ..ck }.encode()
+}
+
+#[test]
+fn kl_rows_match_an_independent_estimate_for_the_identity_map() {
+    // With v = 0 the model's samples are N(0, I): KL(checkerboard || N(0, I)) at 20k samples,
+    // estimated here from other seeds with the plain histogram functions.
+    let mut s = session(Method::Lsd);
+    s.load(&identity_map(&s)).unwrap();
+    let mut rng = Rng::new(99);
+    let truth = Dataset::Checkerboard.sample(&mut rng, 20_000);
+    let gauss = flowmap::data::base_noise(&mut rng, 20_000, 1.0);
+    let want = kl_points(&truth, &gauss);
+
+    let row = block_on(s.kl(None)).unwrap();
+    assert_eq!((row.n_steps, row.samples), (1, 20_000), "kl() is one jump");
+    assert!(
+        (row.kl - want).abs() < 0.05 * want,
+        "KL {} against the independent {want}",
+        row.kl
+    );
+    // Identity jumps: every N lands on the same points, so every row is the same number.
+    for n in TABLE_STEPS {
+        let r = block_on(s.kl(Some(n as f64))).unwrap();
+        assert_eq!(r.kl, row.kl, "N = {n}");
+    }
+    // The floor is two true sets of 20k: KL ~ (occupied bins - 1) / (2 n) = 1799 / 40000.
+    assert!(
+        (0.03..0.07).contains(&row.noise_floor),
+        "floor {}",
+        row.noise_floor
+    );
+    // The pictures start from N(0, I) too: `sample` returns the noise, `flow_to` at any t too.
+    let noise = block_on(s.sample(3.0, Some(100.0), false)).unwrap();
+    assert_eq!(block_on(s.flow_to(0.3, Some(100.0))).unwrap(), noise);
+    assert_eq!(s.interpolant(0.0, Some(100.0)).unwrap(), noise);
+}
+
+#[test]
+fn facts_are_the_crate_constants() {
+    let f = Facts::get();
+    assert_eq!(f.presets.browser, Config::browser());
+    assert_eq!(f.presets.reference, Config::default());
+    assert_eq!(f.table_steps, TABLE_STEPS.to_vec());
+    assert_eq!(f.limits.max_points, MAX_POINTS);
+    assert_eq!(f.plot_range, 2.5);
+    assert_eq!(f.reference_kl["psd-mid"][0], 1.496);
+    let json = serde_json::to_value(&f).unwrap();
+    assert_eq!(json["presets"]["browser"]["model"]["depth"], 5);
+}
+
+#[test]
+fn json_errors_name_the_field() {
+    let err = from_json::<Config>(r#"{"model":{"width":2.5,"depth":3}}"#, "config").unwrap_err();
+    assert!(err.starts_with("invalid config: field 'width'"), "{err}");
+    let err = from_json::<Config>(r#"{"train":{"lr":"fast"}}"#, "config").unwrap_err();
+    assert!(err.contains("field 'lr'"), "{err}");
+    let err = from_json::<Config>(r#"{"train":{"lr_typo":1}}"#, "config").unwrap_err();
+    assert!(err.contains("lr_typo"), "{err}");
+    let err = from_json::<Options>(r#"{"eval_samples":-1}"#, "options").unwrap_err();
+    assert!(err.contains("field 'eval_samples'"), "{err}");
+    let ok: Config = from_json(r#"{"model":{"depth":3}}"#, "config").unwrap();
+    assert_eq!((ok.model.depth, ok.model.width), (3, 256));
+}
+
+fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at] ^= 1;
+    b
+}
