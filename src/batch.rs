@@ -90,6 +90,7 @@ impl HostBatch {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

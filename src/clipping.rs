@@ -70,6 +70,7 @@ fn scale(norm: Tensor<1>, max_norm: f32) -> Tensor<1> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
     use crate::config::ModelConfig;

@@ -108,7 +108,7 @@ pub enum ClipScope {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
-    /// Constant learning rate (the seed's recipe).
+    /// Constant learning rate (the reference's recipe).
     Constant,
     /// Linear warm-up, then cosine decay to `min_lr_ratio * lr` at `steps`.
     #[default]
@@ -124,15 +124,15 @@ pub enum Schedule {
 pub struct TrainConfig {
     pub method: Method,
     pub dataset: Dataset,
-    /// Points per step. 2048 is the seed's batch.
+    /// Points per step. 2048 is the reference's batch.
     pub batch_size: usize,
     /// Fraction of the batch spent on the diagonal (flow-matching) loss. 0.75 as in the paper:
     /// the diagonal anchors v_{t,t}, which every self-distillation teacher relies on.
     pub diag_fraction: f64,
-    /// Peak AdamW learning rate. The seed's constant 2e-4 under-trains in 20k steps; with the
+    /// Peak AdamW learning rate. The reference's constant 2e-4 under-trains in 20k steps; with the
     /// cosine schedule a higher peak converges faster (see README for the sweep).
     pub lr: f64,
-    /// AdamW weight decay, as in the seed.
+    /// AdamW weight decay, as in the reference.
     pub weight_decay: f64,
     pub schedule: Schedule,
     /// Steps the schedule spans (the cosine reaches its floor here).
@@ -335,6 +335,7 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

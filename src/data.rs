@@ -236,6 +236,7 @@ pub fn gaussian(rng: &mut Rng, n: usize) -> Vec<f32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

@@ -29,6 +29,7 @@ pub fn step_flops(config: &Config) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

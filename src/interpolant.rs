@@ -19,6 +19,7 @@ pub fn sample_pair(rng: &mut Rng) -> (f32, f32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

@@ -1,6 +1,6 @@
 //! Histogram KL between a true sample set and a model sample set: pure functions.
 //!
-//! The estimator of the seed: 60x60 bins over [-2.5, 2.5]^2 (points outside are dropped), counts
+//! The estimator of the reference (the PyTorch code the project started from): 60x60 bins over [-2.5, 2.5]^2 (points outside are dropped), counts
 //! normalised to probabilities, 1e-8 added to every bin, then KL(p_true || q_model). Two
 //! independent true sample sets of the same size give the estimator's noise floor.
 
@@ -53,6 +53,7 @@ pub fn kl_points(true_points: &[f32], model_points: &[f32]) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
     use crate::data::Dataset;

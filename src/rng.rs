@@ -62,6 +62,7 @@ impl Rng {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 mod tests {
     use super::*;
 

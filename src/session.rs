@@ -394,9 +394,12 @@ pub fn from_json<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Resu
             .nth(e.line().saturating_sub(1))
             .and_then(|line| line.get(..e.column().min(line.len())))
             .unwrap_or("");
+        // The position means nothing to someone who typed into a form: drop it.
+        let text = e.to_string();
+        let text = text.split(" at line ").next().unwrap_or(&text);
         match last_key(before) {
-            Some(key) => format!("invalid {what}: field '{key}': {e}"),
-            None => format!("invalid {what}: {e}"),
+            Some(key) => format!("invalid {what}: field '{key}': {text}"),
+            None => format!("invalid {what}: {text}"),
         }
     })
 }

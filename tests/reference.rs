@@ -1,6 +1,7 @@
 //! The model, its tangents and the four losses with their gradients against an independent
 //! float64 PyTorch computation on a tiny fixed network (tests/tiny_flowmap.json).
 #![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 mod common;
 

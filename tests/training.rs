@@ -1,5 +1,6 @@
 //! Stop-gradients, determinism, learning, and checkpoints of the trainer.
 #![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! CPU backends trains, samples and estimates KL; bad input throws and changes nothing; weights
 //! round-trip; and the same API runs on WebGPU at tiny sizes.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
 use flowmap::web::Session;
 use js_sys::{Float32Array, JSON, Reflect, Uint8Array};
@@ -213,7 +214,10 @@ async fn malformed_configs_are_rejected_with_messages() {
     let cases = [
         (r#"{"train":{"lr":-1}}"#, "lr"),
         (r#"{"train":{"batch_size":0}}"#, "batch_size"),
-        (r#"{"model":{"width":"wide"}}"#, "invalid config"),
+        (
+            r#"{"model":{"width":"wide"}}"#,
+            "invalid config: field 'width'",
+        ),
         (r#"{"tarin":{}}"#, "invalid config"),
         (r#"{"train":{"method":"magic"}}"#, "invalid config"),
         (r#""just a string""#, "invalid config"),
@@ -230,7 +234,7 @@ async fn malformed_configs_are_rejected_with_messages() {
         .await
         .err()
         .unwrap();
-    assert!(message(err).contains("unknown backend"));
+    assert!(message(err).contains("options.backend must be auto, webgpu, flex or ndarray"));
 }
 
 #[wasm_bindgen_test]

@@ -86,6 +86,7 @@ class Panel {
 
   error(message) {
     this.q('.error').textContent = message;
+    status(`${this.q('.method').value}: ${message}`); // also at the top, where the eye is
     console.warn(`[${this.q('.method').value}] ${message}`);
   }
 

@@ -88,6 +88,17 @@ try {
   const atError = await stepOf(lsd('.rate'));
   await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel).textContent) || [0, 0])[1]) >= s + 20, [lsd('.rate'), atError], { timeout: 60_000 });
   console.log(`training went on after a corrupt upload during Play: step ${atError} -> ${await stepOf(lsd('.rate'))}`);
+
+  // A recipe the crate refuses (the page has no validation of its own): Reset with width 2.5
+  // shows the crate's message, naming the field, in both panels, and the old runs go on.
+  await page.fill('#width', '2.5');
+  await page.click('#reset');
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel .error')].every((e) => e.textContent.includes("field 'width'")), null, { timeout: 30_000 });
+  const atRefusal = await stepOf(lsd('.rate'));
+  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel).textContent) || [0, 0])[1]) >= s + 20, [lsd('.rate'), atRefusal], { timeout: 60_000 });
+  if ((await page.textContent(lsd('.arch'))) !== '6×256') fail('a refused recipe replaced the running model');
+  console.log(`a refused recipe: "${await page.textContent(lsd('.error'))}"; training went on from step ${atRefusal}`);
+  await page.fill('#width', '192');
   await page.click('#play');
   await page.waitForTimeout(500);
 
