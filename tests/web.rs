@@ -114,10 +114,11 @@ async fn trains_samples_and_scores(backend: &str) {
     assert_eq!(num(&kl, "n_steps"), 1.0, "kl() scores one jump by default");
     let kl = s.kl(Some(2.0)).await.map_err(JsValue::from).unwrap();
     let (k, floor) = (num(&kl, "kl"), num(&kl, "noise_floor"));
-    assert!(
-        k.is_finite() && k >= 0.0 && floor.is_finite() && floor >= 0.0,
-        "kl {k} floor {floor}"
-    );
+    // The floor is the crate's own estimate for this seed and size, computed here natively; a
+    // model of a few steps is far from the target, well above it.
+    let want = flowmap::eval::Evaluator::new(Default::default(), 4000, 3, 1.0).noise_floor;
+    assert_eq!(floor, want, "noise floor");
+    assert!(k.is_finite() && k > 2.0 * floor, "kl {k} floor {floor}");
 }
 
 #[wasm_bindgen_test]
@@ -288,7 +289,13 @@ async fn webgpu_session_runs_the_same_api() {
     assert_eq!(pts.length(), 64);
     assert!(all_finite(&pts));
     let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
-    assert!(num(&kl, "kl") >= 0.0);
+    let floor = flowmap::eval::Evaluator::new(Default::default(), 64, 0, 1.0).noise_floor;
+    assert_eq!(
+        num(&kl, "noise_floor"),
+        floor,
+        "the same estimator as natively"
+    );
+    assert!(num(&kl, "kl") > 0.0 && num(&kl, "kl").is_finite());
     let bytes = s.save().await.map_err(JsValue::from).unwrap();
     s.load(&bytes.to_vec()).map_err(JsValue::from).unwrap();
     assert!(s.sample(1.0, Some(0.0), None).await.is_err());
