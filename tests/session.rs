@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use flowmap::checkpoint::{Checkpoint, decode};
-use flowmap::config::{Config, Method, ModelConfig, TrainConfig};
+use flowmap::config::{Config, Method, ModelConfig};
 use flowmap::data::Dataset;
 use flowmap::eval::TABLE_STEPS;
 use flowmap::metrics::kl_points;
@@ -17,25 +17,6 @@ use flowmap::session::{
     BackendChoice, Facts, MAX_POINT_JUMPS, MAX_POINTS, MAX_STEPS_PER_CALL, Options, Session,
     from_json,
 };
-
-fn small(method: Method) -> Config {
-    Config {
-        model: ModelConfig {
-            width: 32,
-            depth: 2,
-            ..Default::default()
-        },
-        train: TrainConfig {
-            method,
-            batch_size: 256,
-            lr: 3e-3,
-            steps: 300,
-            warmup_steps: 20,
-            seed: 3,
-            ..Default::default()
-        },
-    }
-}
 
 fn options() -> Options {
     Options {

@@ -9,32 +9,13 @@ use burn::tensor::Tensor;
 use common::*;
 use flowmap::batch::{Batch, HostBatch};
 use flowmap::checkpoint::{Checkpoint, decode};
-use flowmap::config::{Config, Method, ModelConfig, PsdSpace, TrainConfig};
+use flowmap::config::{Method, ModelConfig, PsdSpace};
 use flowmap::eval::Evaluator;
 use flowmap::losses::{lsd::lsd_loss, mse, psd::psd_loss};
 use flowmap::model::FlowMapNet;
 use flowmap::readback::block_on;
 use flowmap::rng::Rng;
 use flowmap::trainer::Trainer;
-
-fn small(method: Method) -> Config {
-    Config {
-        model: ModelConfig {
-            width: 32,
-            depth: 2,
-            ..Default::default()
-        },
-        train: TrainConfig {
-            method,
-            batch_size: 256,
-            lr: 3e-3,
-            steps: 300,
-            warmup_steps: 20,
-            seed: 7,
-            ..Default::default()
-        },
-    }
-}
 
 /// A small random net on the autodiff CPU device and one batch for `method`.
 fn net_and_batch(method: Method, seed: u64) -> (burn::tensor::Device, FlowMapNet, Batch) {

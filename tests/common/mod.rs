@@ -3,10 +3,31 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use flowmap::checkpoint::Checkpoint;
+use flowmap::config::{Config, Method, ModelConfig, TrainConfig};
 use flowmap::model::{FlowMapNet, linear_from};
 use flowmap::readback::{self, block_on};
 use flowmap::trainer::{Losses, StepLosses, Trainer};
 use serde_json::Value;
+
+/// A small, fast recipe for `method`: seconds of training on one core.
+pub fn small(method: Method) -> Config {
+    Config {
+        model: ModelConfig {
+            width: 32,
+            depth: 2,
+            ..Default::default()
+        },
+        train: TrainConfig {
+            method,
+            batch_size: 256,
+            lr: 3e-3,
+            steps: 300,
+            warmup_steps: 20,
+            seed: 7,
+            ..Default::default()
+        },
+    }
+}
 
 /// The CPU device the tests run on.
 pub fn cpu() -> Device {
