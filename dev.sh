@@ -31,11 +31,11 @@ setup() {
   # Must equal the wasm-bindgen in Cargo.lock. Not --locked: its lockfile wants a crate the
   # registry mirror lacks.
   have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null; then
     local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver
+    $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver firefox-esr
   fi
-  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/puppeteer-core ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund)
   fi
 }
@@ -49,6 +49,8 @@ run_e2e() {
   build_site
   say "end-to-end: the built page in headless Chromium, served from a subpath"
   node tests/e2e/page.mjs
+  say "end-to-end: the core checks in headless Firefox ESR (WebDriver BiDi)"
+  node tests/e2e/firefox.mjs
 }
 
 case "${1:-}" in

@@ -31,3 +31,39 @@ export function launch({ webgpu = false } = {}) {
   if (webgpu) args.push('--enable-unsafe-webgpu', '--enable-unsafe-swiftshader');
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args });
 }
+
+/**
+ * In the page (pass to `page.evaluate`): per panel, its method, the sample pixels drawn, the KL
+ * table's cells, the progress line, the noise floor and the error line.
+ */
+export function panelSummaries() {
+  return [...document.querySelectorAll('.panel')].map((p) => {
+    const c = p.querySelector('canvas.samples');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let drawn = 0; // pixels in the sample colour (blue dominant, bright): not background or cells
+    for (let k = 0; k < d.length; k += 4) if (d[k + 2] > 120 && d[k + 2] > d[k] + 40) drawn++;
+    return {
+      method: p.querySelector('.method').value,
+      drawn,
+      kl: [...p.querySelectorAll('.kl tbody td')].map((td) => td.textContent),
+      rate: p.querySelector('.rate').textContent,
+      floor: Number((/noise floor ([\d.]+)/.exec(p.querySelector('.floor').textContent) || [0, NaN])[1]),
+      error: p.querySelector('.error').textContent,
+    };
+  });
+}
+
+/** The core checks of trained panels (from `panelSummaries`); `fail(message)` for each miss. */
+export function checkPanels(panels, fail) {
+  for (const p of panels) {
+    console.log(`${p.method}: ${p.drawn} sample pixels, KL ${p.kl.join(' ')}, ${p.rate}`);
+    if (p.drawn < 500) fail(`${p.method}: the samples canvas is (nearly) empty: ${p.drawn} pixels`);
+    const kls = p.kl.map(Number);
+    // A few seconds of training are far from the target: every N above the estimator's floor
+    // (20k samples: about 0.05), and none absurd.
+    if (!(p.floor > 0.02 && p.floor < 0.1)) fail(`${p.method}: noise floor ${p.floor} is not the 20k-sample one`);
+    if (kls.length !== 5 || !kls.every((k) => k > p.floor && k < 10)) fail(`${p.method}: KL table not between the floor and 10: ${p.kl}`);
+    if (!/step \d+/.test(p.rate)) fail(`${p.method}: no training progress shown`);
+    if (p.error) fail(`${p.method}: error shown: ${p.error}`);
+  }
+}

@@ -5,7 +5,7 @@
 //   node tests/e2e/page.mjs            (after `trunk build --release`)
 //   E2E_TRAIN_SECONDS=60 node tests/e2e/page.mjs
 import { mkdir } from 'node:fs/promises';
-import { serve, launch } from './harness.mjs';
+import { serve, launch, panelSummaries, checkPanels } from './harness.mjs';
 
 const TRAIN_SECONDS = Number(process.env.E2E_TRAIN_SECONDS || 25);
 
@@ -34,33 +34,10 @@ try {
   await page.waitForFunction((want) => [...document.querySelectorAll('.panel .kl')]
     .every((t, k) => Number(t.dataset.step) >= want[k] && want[k] > 0), steps.map(stepAtPause), { timeout: 120_000 });
 
-  const panels = await page.$$eval('.panel', (els) => els.map((p) => {
-    const c = p.querySelector('canvas.samples');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let drawn = 0; // pixels in the sample colour (blue dominant, bright): not background or cells
-    for (let k = 0; k < d.length; k += 4) if (d[k + 2] > 120 && d[k + 2] > d[k] + 40) drawn++;
-    return {
-      method: p.querySelector('.method').value,
-      drawn,
-      kl: [...p.querySelectorAll('.kl tbody td')].map((td) => td.textContent),
-      rate: p.querySelector('.rate').textContent,
-      floor: Number((/noise floor ([\d.]+)/.exec(p.querySelector('.floor').textContent) || [0, NaN])[1]),
-      error: p.querySelector('.error').textContent,
-    };
-  }));
+  const panels = await page.evaluate(panelSummaries);
   await mkdir('artifacts', { recursive: true });
   await page.screenshot({ path: 'artifacts/e2e.png', fullPage: true });
-  for (const p of panels) {
-    console.log(`${p.method}: ${p.drawn} sample pixels, KL ${p.kl.join(' ')}, ${p.rate}`);
-    if (p.drawn < 500) fail(`${p.method}: the samples canvas is (nearly) empty: ${p.drawn} pixels`);
-    const kls = p.kl.map(Number);
-    // A few seconds of training are far from the target: every N above the estimator's floor
-    // (20k samples: about 0.05), and none absurd.
-    if (!(p.floor > 0.02 && p.floor < 0.1)) fail(`${p.method}: noise floor ${p.floor} is not the 20k-sample one`);
-    if (kls.length !== 5 || !kls.every((k) => k > p.floor && k < 10)) fail(`${p.method}: KL table not between the floor and 10: ${p.kl}`);
-    if (!/step \d+/.test(p.rate)) fail(`${p.method}: no training progress shown`);
-    if (p.error) fail(`${p.method}: error shown: ${p.error}`);
-  }
+  checkPanels(panels, fail);
 
   // Pretrained weights shipped with the site load into the (paused) LSD panel, which takes their
   // 6x256 shape, and score like the README's CLI table (20k samples here, so higher than 0.092).
