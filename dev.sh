@@ -2,7 +2,7 @@
 # The project's two commands, each installing what is missing first (idempotent):
 #   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
 #   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
-# Other entry points: ./dev.sh setup | build | e2e | bench | quality [method] | screenshots
+# Other entry points: ./dev.sh setup | build | e2e | bench | coldstart | quality [method] | screenshots
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -79,6 +79,11 @@ case "${1:-}" in
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
+    ;;
+  coldstart)
+    setup; build_site
+    say "cold start: bytes and time to the first sample and step, empty cache, loopback and 10 Mbit/s"
+    node tests/e2e/coldstart.mjs
     ;;
   screenshots)
     setup; build_site

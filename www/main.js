@@ -18,6 +18,9 @@ const drawing = new Drawing($('draw-canvas'), () => saveSettings());
 
 function status(text) { $('status').textContent = text; }
 
+// A performance mark the first time something happens (time since navigation).
+function mark(name) { if (performance.getEntriesByName(name).length === 0) performance.mark(name); }
+
 // The dataset field of the config: a name, or the painted grid.
 function dataset() {
   return $('dataset').value === 'drawn' ? drawing.dataset() : $('dataset').value;
@@ -50,6 +53,18 @@ function adoptFacts(f) {
   for (const el of document.querySelectorAll('[data-fact="square"]')) el.textContent = `[−${f.plot_range}, ${f.plot_range}]²`;
 }
 
+// One download and one compile of the wasm for every panel: each worker instantiates this
+// WebAssembly.Module (it can be posted to workers) instead of fetching and compiling its own
+// copy, which halves a first visit's bytes (tests/e2e/coldstart.mjs).
+const wasmModule = (async () => {
+  const url = new URL('flowmap_bg.wasm', document.baseURI);
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch { // e.g. a host that serves .wasm without the application/wasm type
+    return WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+  }
+})();
+
 function workerUrl() {
   // Resolved against the page, so the site works from any subpath (GitHub Pages).
   return new URL('./worker.js', document.baseURI);
@@ -79,6 +94,7 @@ class Panel {
     this.worker = new Worker(workerUrl(), { type: 'module' });
     this.worker.onmessage = (ev) => this.receive(ev.data);
     this.worker.onerror = (ev) => this.error(`worker failed: ${ev.message || 'could not load'}`);
+    wasmModule.then((module) => this.send({ type: 'wasm', module }), (e) => this.error(`could not load the wasm: ${e.message}`));
     this.drawCharts();
   }
 
@@ -174,13 +190,18 @@ class Panel {
         break;
       }
       case 'progress':
+        mark('flowmap:first-step');
         if (this.firstProgress) { this.firstProgress = false; status('training'); }
         this.losses.push(msg.losses.total);
         this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
         this.drawLoss();
         break;
       case 'target': this.target = msg.points; this.drawSamples(); break;
-      case 'samples': this.shown = msg; this.drawSamples(); break;
+      case 'samples':
+        this.shown = msg;
+        this.drawSamples();
+        mark('flowmap:first-sample'); // cold-start figures (tests/e2e/coldstart.mjs)
+        break;
       case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds, msg.complete); break;
       case 'saved': this.download(msg.bytes); break;
       case 'loaded':

@@ -2,6 +2,8 @@
 //
 // Protocol (tagged messages):
 //   page -> worker
+//     {type: 'wasm', module}            the compiled WebAssembly.Module (the page compiles it
+//                                       once for all workers); the worker answers 'booted'
 //     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs.
 //                                       The crate checks both; a rejected one posts 'error' and
 //                                       the old session goes on as it was
@@ -182,6 +184,13 @@ async function loop() {
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
+    case 'wasm':
+      serial(async () => {
+        await init({ module_or_path: msg.module });
+        facts = Session.facts();
+        post({ type: 'booted', facts });
+      });
+      break;
     case 'init':
       preempted = true;
       serial(async () => {
@@ -255,8 +264,4 @@ self.onmessage = (ev) => {
 };
 
 post({ type: 'status', text: 'loading wasm…' });
-serial(async () => {
-  await init();
-  facts = Session.facts();
-  post({ type: 'booted', facts });
-});
+

@@ -4,24 +4,55 @@ import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 export const DIST = new URL('../../dist/', import.meta.url).pathname;
 export const SUBPATH = '/flowmap-demo/';
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.fmap': 'application/octet-stream' };
 
-/** Serves DIST under SUBPATH on a free loopback port; resolves to {server, base}. */
-export function serve() {
+/**
+ * Serves DIST under SUBPATH on a free loopback port; resolves to {server, base, stats}.
+ * Options model a visitor's link: `gzip` compresses responses for clients that accept it (as
+ * static hosts do), `bitsPerSecond` shares one link of that rate among all responses (so two
+ * parallel downloads each get half), `latencyMs` delays each response's first byte.
+ * `stats.bytes` counts the bytes sent.
+ */
+export function serve({ gzip = false, bitsPerSecond = 0, latencyMs = 0 } = {}) {
+  const stats = { bytes: 0, requests: 0 };
+  let linkFreeAt = 0; // when the shared link has sent everything queued so far
+  const zipped = new Map();
+  const send = async (res, body) => {
+    if (!bitsPerSecond) { stats.bytes += body.length; res.end(body); return; }
+    const chunk = 16384;
+    for (let at = 0; at < body.length; at += chunk) {
+      const part = body.subarray(at, at + chunk);
+      linkFreeAt = Math.max(linkFreeAt, Date.now()) + (part.length * 8 * 1000) / bitsPerSecond;
+      const wait = linkFreeAt - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      stats.bytes += part.length;
+      res.write(part);
+    }
+    res.end();
+  };
   const server = createServer(async (req, res) => {
+    stats.requests++;
     const url = new URL(req.url, 'http://x');
     if (!url.pathname.startsWith(SUBPATH)) { res.writeHead(404).end('outside the subpath'); return; }
     let rel = normalize(url.pathname.slice(SUBPATH.length)).replace(/^(\.\.[/\\])+/, '');
     if (rel === '' || rel === '.' || rel.endsWith('/')) rel = join(rel, 'index.html');
-    try {
-      const body = await readFile(join(DIST, rel));
-      res.writeHead(200, { 'content-type': TYPES[extname(rel)] || 'application/octet-stream' }).end(body);
-    } catch { res.writeHead(404).end('not found'); }
+    let body;
+    try { body = await readFile(join(DIST, rel)); } catch { res.writeHead(404).end('not found'); return; }
+    const headers = { 'content-type': TYPES[extname(rel)] || 'application/octet-stream' };
+    if (gzip && /\bgzip\b/.test(req.headers['accept-encoding'] || '')) {
+      if (!zipped.has(rel)) zipped.set(rel, gzipSync(body, { level: 6 }));
+      body = zipped.get(rel);
+      headers['content-encoding'] = 'gzip';
+    }
+    if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
+    res.writeHead(200, headers);
+    await send(res, body);
   });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, base: `http://127.0.0.1:${server.address().port}${SUBPATH}` })));
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, base: `http://127.0.0.1:${server.address().port}${SUBPATH}`, stats })));
 }
 
 /** Headless Chromium without network chatter; `webgpu` adds --enable-unsafe-webgpu. */
