@@ -194,6 +194,14 @@ pub const MAX_BATCH: usize = 65_536;
 /// Largest hidden width and depth accepted, for the same reason.
 pub const MAX_WIDTH: usize = 2048;
 pub const MAX_DEPTH: usize = 16;
+/// Most weights of a network (width^2 per hidden layer): 2^24 is 64 MiB of f32, about 320 MiB
+/// with the gradients, Adam's two moments and the EMA copy. Each field can be in range while the
+/// product is not (2048 wide and 16 deep is 67M weights, 1.3 GiB of state).
+pub const MAX_PARAMETERS: usize = 1 << 24;
+/// Most activations of one step, batch x width x depth: 2^24 floats is 64 MiB per copy, and a
+/// step keeps about eight copies (forward, tangent and backward), so about 512 MiB: within a
+/// tab's wasm memory (4 GiB at most, often less). The reference run uses 2M.
+pub const MAX_ACTIVATIONS: usize = 1 << 24;
 
 impl Config {
     /// The reference budget and the CLI's defaults: the reference network (4x256) and batch
@@ -243,6 +251,20 @@ impl Config {
             format!(
                 "train.batch_size must be in 2..={MAX_BATCH}, got {}",
                 t.batch_size
+            )
+        })?;
+        let weights = m.width * (4 + 2) + m.width * m.width * (m.depth - 1);
+        check(weights <= MAX_PARAMETERS, || {
+            format!(
+                "model.width {} and model.depth {} make {weights} weights; at most {MAX_PARAMETERS} (a smaller width or depth)",
+                m.width, m.depth
+            )
+        })?;
+        let activations = t.batch_size.saturating_mul(m.width).saturating_mul(m.depth);
+        check(activations <= MAX_ACTIVATIONS, || {
+            format!(
+                "train.batch_size {} x model.width {} x model.depth {} is {activations} activations per step; at most {MAX_ACTIVATIONS} (a smaller batch or network)",
+                t.batch_size, m.width, m.depth
             )
         })?;
         check(t.diag_fraction > 0.0 && t.diag_fraction < 1.0, || {
@@ -360,6 +382,31 @@ mod tests {
         let mut c = Config::default();
         c.model.depth = 0;
         assert!(c.validate().unwrap_err().contains("depth"));
+    }
+
+    #[test]
+    fn products_of_fields_in_range_are_bounded_too() {
+        // Every field within its own limit, the whole far beyond a tab's memory.
+        let mut c = Config::default();
+        (c.model.width, c.model.depth, c.train.batch_size) = (MAX_WIDTH, MAX_DEPTH, MAX_BATCH);
+        assert!(c.validate().unwrap_err().contains("weights"));
+        let mut c = Config::default();
+        c.train.batch_size = MAX_BATCH;
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("activations") && err.contains("65536"),
+            "{err}"
+        );
+        // At the bounds themselves: accepted.
+        let mut c = Config::default();
+        (c.model.width, c.model.depth) = (1024, 16); // 6144 + 15 x 1024^2 weights
+        c.train.batch_size = 1024;
+        c.validate().unwrap();
+        let mut c = Config::default();
+        c.train.batch_size = MAX_ACTIVATIONS / (c.model.width * c.model.depth);
+        c.validate().unwrap();
+        c.train.batch_size += 1;
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -8,7 +8,9 @@
 
 use crate::backend::Backend;
 use crate::checkpoint;
-use crate::config::{Config, MAX_BATCH, MAX_DEPTH, MAX_WIDTH, Method, ModelConfig};
+use crate::config::{
+    Config, MAX_ACTIVATIONS, MAX_BATCH, MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, Method, ModelConfig,
+};
 use crate::eval::{Evaluator, REFERENCE_KL, TABLE_STEPS};
 use crate::interpolant::interpolate;
 use crate::metrics::RANGE;
@@ -160,6 +162,9 @@ pub struct Limits {
     pub max_width: usize,
     pub max_depth: usize,
     pub max_batch: usize,
+    /// Bounds on products of fields: weights of the network, batch x width x depth.
+    pub max_parameters: usize,
+    pub max_activations: usize,
     pub max_n_steps: usize,
     pub max_points: usize,
     pub max_point_jumps: usize,
@@ -178,6 +183,8 @@ impl Facts {
                 max_width: MAX_WIDTH,
                 max_depth: MAX_DEPTH,
                 max_batch: MAX_BATCH,
+                max_parameters: MAX_PARAMETERS,
+                max_activations: MAX_ACTIVATIONS,
                 max_n_steps: MAX_STEPS,
                 max_points: MAX_POINTS,
                 max_point_jumps: MAX_POINT_JUMPS,

@@ -125,6 +125,7 @@ class Panel {
     this.q('.error').textContent = '';
     this.q('.kl').dataset.step = 0;
     this.q('.kl tbody').querySelectorAll('td').forEach((td) => { td.textContent = '–'; });
+    this.drawLoss();
     this.drawCharts();
   }
 

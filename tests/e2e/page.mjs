@@ -52,6 +52,14 @@ try {
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
   const arch = await page.textContent(lsd('.arch'));
   if (arch !== '6×256') fail(`the panel did not take the pretrained network's shape: ${arch}`);
+  // The PSD-midpoint weights are another model config (GELU, sigma-preconditioned): the panel
+  // must adopt it whole, or the samples are off and KL shows it.
+  const psd = (sel) => `.panel:nth-child(2) ${sel}`;
+  await page.click(psd('.pretrained'));
+  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.firstStep) >= 20000, psd('.kl'), { timeout: 120_000 });
+  const psdKl1 = Number(await page.textContent(psd('.kl tbody td')));
+  console.log(`pretrained PSD-midpoint: KL(N=1) ${psdKl1}`);
+  if (!(psdKl1 < 0.5)) fail(`pretrained PSD-midpoint scores KL(N=1) ${psdKl1}, expected < 0.5 (0.28 with 100k samples)`);
   await page.screenshot({ path: 'artifacts/e2e-pretrained.png', fullPage: true });
 
   // A corrupt upload shows an error and leaves the model alone: one Step continues from step
