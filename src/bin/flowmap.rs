@@ -14,36 +14,74 @@ use flowmap::trainer::Trainer;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage:
+/// A config enum's name as configs spell it ("inverse-sqrt", "v", ...).
+fn name(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v).map_or(String::new(), |j| j.as_str().unwrap_or("").to_string())
+}
+
+/// The usage text, with the defaults read from the reference preset (`Config::reference`).
+fn usage() -> String {
+    let Config { model: m, train: t } = Config::reference();
+    let or_none = |v: Option<f64>| v.map_or("none".to_string(), |x| x.to_string());
+    format!(
+        "usage:
   flowmap train [options]            train, then print the KL table
   flowmap eval --load FILE [options] print the KL table of a saved model
   flowmap bench [--bench-steps N] [--backend B]  ms/step and GFLOP/s, reference and browser sizes
 
 options:
-  --method lsd|psd-mid|psd-uniform|esd   (default lsd)
-  --dataset checkerboard|eight-gaussians|two-moons|spirals|rings   (default checkerboard)
-  --steps N          optimizer steps (default 20000; also the schedule's length)
-  --batch N          batch size (default 2048)
-  --lr X             peak learning rate (default 1e-3)
-  --schedule cosine|constant|inverse-sqrt
-  --warmup N         warm-up steps (default 200)
-  --plateau N        inverse-sqrt: steps at full lr before the decay (default 2000)
-  --clip X|none      gradient-norm clipping (default 1.0)
-  --clip-scope tensor|global   clip each tensor's norm or all together (default tensor)
-  --psd-space x|v    PSD residual in X-space or velocity space (default v)
-  --ema X|none       EMA decay of the sampling weights (default 0.999)
-  --weight-decay X   AdamW weight decay (default 1e-4)
-  --width N --depth N  network size (default 256 x 4)
-  --activation silu|gelu  hidden activation (default silu)
-  --sigma X          preconditioning: base N(0, X^2 I), net sees x/X, returns X v (default 1)
-  --seed N           seeds weights, data and times (default 0)
+  --method lsd|psd-mid|psd-uniform|esd   (default {method})
+  --dataset checkerboard|eight-gaussians|two-moons|spirals|rings   (default {dataset})
+  --steps N          optimizer steps (default {steps}; also the schedule's length)
+  --batch N          batch size (default {batch})
+  --lr X             peak learning rate (default {lr})
+  --schedule cosine|constant|inverse-sqrt   (default {schedule})
+  --warmup N         warm-up steps (default {warmup})
+  --plateau N        inverse-sqrt: steps at full lr before the decay (default {plateau})
+  --clip X|none      gradient-norm clipping (default {clip})
+  --clip-scope tensor|global   clip each tensor's norm or all together (default {clip_scope})
+  --psd-space x|v    PSD residual in X-space or velocity space (default {psd_space})
+  --ema X|none       EMA decay of the sampling weights (default {ema})
+  --weight-decay X   AdamW weight decay (default {wd})
+  --width N --depth N  network size (default {width} x {depth})
+  --activation silu|gelu  hidden activation (default {activation})
+  --sigma X          preconditioning: base N(0, X^2 I), net sees x/X, returns X v (default {sigma})
+  --seed N           seeds weights, data and times (default {seed})
   --config FILE      start from a JSON config (fields as in config.rs)
   --backend flex|ndarray|wgpu   (default flex)
   --save FILE        write the trained weights
   --load FILE        start from saved weights
-  --eval-samples N   samples per KL histogram (default 100000)
-  --log-every N      print losses every N steps (default 500)
-  --bench-steps N    timed steps per bench row (default 20)";
+  --eval-samples N   samples per KL histogram (default {samples})
+  --log-every N      print losses every N steps (default {log_every})
+  --bench-steps N    timed steps per bench row (default {bench_steps})",
+        method = t.method.name(),
+        dataset = t.dataset.name(),
+        steps = t.steps,
+        batch = t.batch_size,
+        lr = t.lr,
+        schedule = name(&t.schedule),
+        warmup = t.warmup_steps,
+        plateau = t.plateau_steps,
+        clip = or_none(t.grad_clip),
+        clip_scope = name(&t.clip_scope),
+        psd_space = name(&t.psd_space),
+        ema = or_none(t.ema_decay),
+        wd = t.weight_decay,
+        width = m.width,
+        depth = m.depth,
+        activation = name(&m.activation),
+        sigma = m.sigma,
+        seed = t.seed,
+        samples = REFERENCE_SAMPLES,
+        log_every = LOG_EVERY,
+        bench_steps = BENCH_STEPS,
+    )
+}
+
+/// Losses are printed every this many steps unless --log-every says otherwise.
+const LOG_EVERY: usize = 500;
+/// Timed steps per bench row unless --bench-steps says otherwise.
+const BENCH_STEPS: usize = 20;
 
 struct Args {
     command: String,
@@ -64,13 +102,13 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
     }
     let mut a = Args {
         command,
-        config: Config::default(),
+        config: Config::reference(),
         backend: Backend::Flex,
         save: None,
         load: None,
         eval_samples: REFERENCE_SAMPLES,
-        log_every: 500,
-        bench_steps: 20,
+        log_every: LOG_EVERY,
+        bench_steps: BENCH_STEPS,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -310,7 +348,7 @@ fn print_table(label: &str, table: &KlTable) {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() || argv[0] == "--help" || argv[0] == "-h" {
-        println!("{USAGE}");
+        println!("{}", usage());
         return ExitCode::SUCCESS;
     }
     match parse(argv).and_then(run) {
