@@ -1,10 +1,12 @@
 //! The KL table: sample with N = 1, 2, 4, 8, 16 jumps from fixed base noise and compare each
-//! histogram with a fixed true sample set; the noise floor compares two true sets.
+//! histogram with a fixed true sample set; the noise floor compares two true sets. The same
+//! table for the ODE the map replaces (`ode`) puts the two side by side.
 
 use crate::config::Method;
 use crate::data::{Dataset, base_noise};
 use crate::metrics::{histogram, kl_divergence};
 use crate::model::FlowMapNet;
+use crate::ode::{Solver, solve};
 use crate::readback;
 use crate::rng::{Rng, Stream};
 use crate::sample::{points_tensor, sample};
@@ -79,11 +81,44 @@ impl Evaluator {
         device: &Device,
         n_steps: usize,
     ) -> Result<Vec<f32>, String> {
+        self.points_with(device, |x0| sample(net, x0, n_steps))
+            .await
+    }
+
+    /// `map` applied to the fixed base noise, chunk by chunk, read back.
+    pub async fn points_with(
+        &self,
+        device: &Device,
+        map: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Result<Vec<f32>, String> {
         let mut out = Vec::with_capacity(self.base.len());
         for x0 in self.base_chunks(device) {
-            out.extend(readback::floats(sample(net, x0, n_steps)).await?);
+            out.extend(readback::floats(map(x0)).await?);
         }
         Ok(out)
+    }
+
+    /// The KL table of the ODE the map replaces (`ode::solve` with `solver` on v_{t,t}), one row
+    /// per [`TABLE_STEPS`] entry counted in solver steps, from the same base noise.
+    pub async fn ode_table(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        solver: Solver,
+    ) -> Result<KlTable, String> {
+        let mut kl = Vec::with_capacity(TABLE_STEPS.len());
+        for n in TABLE_STEPS {
+            let points = self
+                .points_with(device, |x0| solve(net, x0, n, solver))
+                .await?;
+            kl.push(self.kl(&points));
+        }
+        Ok(KlTable {
+            steps: TABLE_STEPS.to_vec(),
+            kl,
+            noise_floor: self.noise_floor,
+            samples: self.samples,
+        })
     }
 
     /// KL(true || model) after `n_steps` jumps.

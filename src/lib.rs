@@ -18,6 +18,7 @@ pub mod interpolant;
 pub mod losses;
 pub mod metrics;
 pub mod model;
+pub mod ode;
 pub mod readback;
 pub mod rng;
 pub mod sample;
