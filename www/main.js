@@ -369,6 +369,8 @@ function resetAll() { panels.forEach((p) => p.reset()); }
 
 function showViewControls() {
   $('time-label').hidden = $('view').value !== 'time';
+  $('t-play').hidden = $('view').value !== 'time';
+  if ($('view').value !== 'time') setSweep(false);
   $('t-value').textContent = Number($('t').value).toFixed(2);
   $('draw').hidden = $('dataset').value !== 'drawn';
 }
@@ -380,7 +382,28 @@ $('n').addEventListener('change', () => panels.forEach((p) => p.send({ type: 'se
 $('backend').addEventListener('change', () => panels.forEach((p) => p.reset()));
 $('dataset').addEventListener('change', () => { showViewControls(); resetAll(); });
 $('view').addEventListener('change', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
-$('t').addEventListener('input', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
+$('t').addEventListener('input', () => { setSweep(false); showTime(); });
+$('t-play').addEventListener('click', () => setSweep(!sweep));
+
+function showTime() { showViewControls(); panels.forEach((p) => p.send(viewMessage())); }
+
+// Play for the time slider: sweep t from 0 to 1 and back, SWEEP_MS each way, in SWEEP_TICK_MS
+// steps (each asks the workers for one network call's picture; faster would only queue up).
+const SWEEP_MS = 4000;
+const SWEEP_TICK_MS = 100;
+let sweep = null; // {timer, direction} while sweeping
+function setSweep(on) {
+  $('t-play').textContent = on ? '⏸ t' : '▶ t';
+  if (!on) { if (sweep) clearInterval(sweep.timer); sweep = null; return; }
+  if (sweep) return;
+  sweep = { direction: Number($('t').value) >= 1 ? -1 : 1 };
+  sweep.timer = setInterval(() => {
+    let t = Number($('t').value) + (sweep.direction * SWEEP_TICK_MS) / SWEEP_MS;
+    if (t >= 1) { t = 1; sweep.direction = -1; } else if (t <= 0) { t = 0; sweep.direction = 1; }
+    $('t').value = t.toFixed(3);
+    showTime();
+  }, SWEEP_TICK_MS);
+}
 $('draw-clear').addEventListener('click', () => drawing.clear());
 $('draw-train').addEventListener('click', resetAll);
 

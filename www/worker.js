@@ -46,6 +46,7 @@ let nSteps = 1;
 let view = 'samples';
 let time = 1;
 let trainSeconds = 0;
+let viewTicket = 0; // counts 'set_view' messages: a queued one that is not the newest skips drawing
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
 const TRAJECTORY_POINTS = 200;
 const VIEWS = ['samples', 'trajectories', 'time'];
@@ -204,6 +205,8 @@ self.onmessage = (ev) => {
         session = next;
         sessionOptions = msg.options;
         trainSeconds = 0;
+        stepsPerSec = 0; // the rate restarts with the new run (the loop may still be running)
+        rateFrom = null;
         post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
         sendTarget();
         await sendSamples();
@@ -228,16 +231,20 @@ self.onmessage = (ev) => {
         await sendSamples();
       });
       break;
-    case 'set_view':
+    case 'set_view': {
+      // Only the newest view is drawn: a time sweep sends several a second, and a backlog of
+      // pictures of old times would keep the slider moving after a pause.
+      const ticket = ++viewTicket;
       serial(async () => {
         const t = Number(msg.t);
         if (!VIEWS.includes(msg.view)) throw new Error(`unknown view '${msg.view}' (expected ${VIEWS.join(', ')})`);
         if (!(t >= 0 && t <= 1)) throw new Error(`t must be in [0, 1], got ${msg.t}`);
         view = msg.view;
         time = t;
-        if (session) await sendSamples();
+        if (session && ticket === viewTicket) await sendSamples();
       });
       break;
+    }
     case 'kl_table':
       serial(async () => { need(); await sendKl(); });
       break;

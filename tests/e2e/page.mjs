@@ -133,6 +133,24 @@ try {
   const atEnd = await slide(1);
   if (atStart.some((img, k) => img === atEnd[k])) fail('the time slider does not change the drawing');
   await slide(0.5);
+  // Play sweeps t: the drawn time moves on its own, and stops on pause.
+  const drawnT = () => page.$eval('canvas.samples', (c) => Number(c.dataset.t));
+  await page.click('#t-play');
+  await page.waitForTimeout(1500);
+  const t1 = await drawnT();
+  await page.waitForTimeout(1000);
+  const t2 = await drawnT();
+  await page.click('#t-play');
+  // Pictures lag the slider by what the workers have queued; once they reach its last value,
+  // nothing moves any more.
+  await page.waitForFunction(() => [...document.querySelectorAll('canvas.samples')]
+    .every((c) => Number(c.dataset.t) === Number(document.getElementById('t').value)), null, { timeout: 60_000 });
+  const t3 = await drawnT();
+  await page.waitForTimeout(1500);
+  const t4 = await drawnT();
+  console.log(`time sweep: t ${t1} -> ${t2} while playing, ${t3} -> ${t4} paused`);
+  if (t1 === t2 || t3 !== t4) fail(`the time sweep does not play and pause: ${t1} ${t2} ${t3} ${t4}`);
+  await slide(0.5);
   await page.screenshot({ path: 'artifacts/e2e-time.png', fullPage: true });
   await page.selectOption('#view', 'samples');
 
