@@ -4,6 +4,10 @@
 //   ?mode=quality&backend=flex&method=lsd&seconds=120&every=15
 //                                 train the browser's default recipe with `method`; KL(N=1),
 //                                 KL(N=4) with 100k samples every `every` seconds of training time
+//   ?mode=gpu&backend=webgpu&steps=2   per training step on WebGPU: compute dispatches, queue
+//                                 submits and buffer maps (readbacks), LSD, PSD-mid and ESD at
+//                                 the reference's and the browser's preset; the counts do not
+//                                 depend on the adapter, so SwiftShader gives the same figures
 import init, { Session } from './flowmap.js';
 
 const out = document.getElementById('out');
@@ -66,11 +70,49 @@ async function quality() {
   return { rows, noise_floor: rows.noise_floor, backend: s.backend };
 }
 
+// Counts WebGPU calls by wrapping the JS API's methods; `counts` is reset per measurement.
+const counts = { dispatches: 0, submits: 0, maps: 0 };
+function countGpuCalls() {
+  const wrap = (proto, name, key) => {
+    const original = proto && proto[name];
+    if (!original) return false;
+    proto[name] = function (...args) { counts[key] += 1; return original.apply(this, args); };
+    return true;
+  };
+  return wrap(self.GPUComputePassEncoder?.prototype, 'dispatchWorkgroups', 'dispatches')
+    && wrap(self.GPUQueue?.prototype, 'submit', 'submits')
+    && wrap(self.GPUBuffer?.prototype, 'mapAsync', 'maps');
+}
+
+async function gpu() {
+  if (!countGpuCalls()) throw new Error('no WebGPU in this browser: nothing to count');
+  const steps = Number(params.get('steps') || 2);
+  const rows = [];
+  const { reference, browser } = Session.facts().presets;
+  for (const [label, cfg] of [['reference', reference], ['browser', browser]]) {
+    for (const method of ['lsd', 'psd-mid', 'esd']) {
+      const s = await Session.create(withMethod(cfg, method), { backend: 'webgpu', eval_samples: 1000 });
+      await s.train_step(1); // compiles the shaders
+      Object.keys(counts).forEach((k) => { counts[k] = 0; });
+      const t0 = performance.now();
+      for (let k = 0; k < steps; k++) await s.train_step(1); // one call per step, as a slow backend gets
+      const ms = (performance.now() - t0) / steps;
+      const per = (k) => counts[k] / steps;
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms });
+      log(`${method} ${label}: ${per('dispatches')} dispatches, ${per('submits')} submits, ${per('maps')} maps per step (${ms.toFixed(0)} ms/step on this adapter)`);
+      s.free();
+    }
+  }
+  return rows;
+}
+
 try {
   await init();
   out.textContent = `backend ${backend}`;
   const mode = params.get('mode') || 'speed';
-  window.benchResult = { mode, result: mode === 'quality' ? await quality() : await speed() };
+  const run = { quality, gpu, speed }[mode];
+  if (!run) throw new Error(`unknown mode '${mode}' (expected speed, quality or gpu)`);
+  window.benchResult = { mode, result: await run() };
 } catch (e) {
   window.benchResult = { error: String(e && e.message ? e.message : e) };
   log(`error: ${window.benchResult.error}`);

@@ -2,6 +2,7 @@
 //   node tests/e2e/bench.mjs speed [flex ndarray]
 //   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
 //   METHOD=psd-mid node tests/e2e/bench.mjs quality flex   (default lsd)
+//   node tests/e2e/bench.mjs gpu webgpu           (WebGPU calls per step; SwiftShader here)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
@@ -10,7 +11,7 @@ const backends = process.argv.slice(3).length ? process.argv.slice(3) : ['flex',
 const method = process.env.METHOD || 'lsd';
 const extra = `&method=${encodeURIComponent(method)}${process.env.EXTRA || ''}`;
 const { server, base } = await serve();
-const browser = await launch();
+const browser = await launch({ webgpu: mode === 'gpu' || backends.includes('webgpu') });
 try {
   for (const backend of backends) {
     const page = await browser.newPage();
@@ -19,7 +20,14 @@ try {
     await page.waitForFunction(() => window.benchResult, null, { timeout: 900_000, polling: 1000 });
     const r = await page.evaluate(() => window.benchResult);
     if (r.error) throw new Error(r.error);
-    if (mode === 'speed') {
+    if (mode === 'gpu') {
+      console.log('\nWebGPU calls per training step (one train_step call per step)');
+      console.log('| method  | size            | batch | dispatches | submits | buffer maps | ms/step here |');
+      console.log('|---------|-----------------|-------|------------|---------|-------------|--------------|');
+      for (const x of r.result) {
+        console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(15)} | ${String(x.batch).padStart(5)} | ${String(x.dispatches).padStart(10)} | ${String(x.submits).padStart(7)} | ${String(x.maps).padStart(11)} | ${x.ms.toFixed(0).padStart(12)} |`);
+      }
+    } else if (mode === 'speed') {
       console.log(`\nheadless Chromium, wasm (simd128), backend ${backend}`);
       console.log('| method  | size          | batch | ms/step | GFLOP/step | GFLOP/s |');
       console.log('|---------|---------------|-------|---------|------------|---------|');
