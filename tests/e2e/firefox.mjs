@@ -6,7 +6,7 @@
 //   node tests/e2e/firefox.mjs         (after `trunk build --release`)
 import puppeteer from 'puppeteer-core';
 import { mkdir } from 'node:fs/promises';
-import { serve, panelSummaries, checkPanels } from './harness.mjs';
+import { serve, panelSummaries, checkPanels, finish } from './harness.mjs';
 
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 const TRAIN_SECONDS = Number(process.env.E2E_TRAIN_SECONDS || 25);
@@ -46,9 +46,5 @@ try {
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
 } catch (e) {
   fail(e.stack || String(e));
-} finally {
-  await browser.close();
-  server.close();
 }
-for (const e of errors) fail(e);
-if (!process.exitCode) console.log('firefox e2e passed (screenshot: artifacts/firefox.png)');
+await finish({ browser, server, errors, fail, passed: 'firefox e2e passed (screenshot: artifacts/firefox.png)' });

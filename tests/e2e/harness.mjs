@@ -98,3 +98,14 @@ export function checkPanels(panels, fail) {
     if (p.error) fail(`${p.method}: error shown: ${p.error}`);
   }
 }
+
+/**
+ * The end of an e2e script: close the browser and the server, fail for every console error
+ * collected, and say `passed` if nothing failed.
+ */
+export async function finish({ browser, server, errors, fail, passed }) {
+  await browser.close();
+  server.close();
+  for (const e of errors) fail(e);
+  if (!process.exitCode) console.log(passed);
+}

@@ -5,7 +5,7 @@
 //   node tests/e2e/page.mjs            (after `trunk build --release`)
 //   E2E_TRAIN_SECONDS=60 node tests/e2e/page.mjs
 import { mkdir } from 'node:fs/promises';
-import { serve, launch, panelSummaries, checkPanels } from './harness.mjs';
+import { serve, launch, panelSummaries, checkPanels, finish } from './harness.mjs';
 
 const TRAIN_SECONDS = Number(process.env.E2E_TRAIN_SECONDS || 25);
 
@@ -209,9 +209,5 @@ try {
   await page.screenshot({ path: 'artifacts/e2e-drawn.png', fullPage: true });
 } catch (e) {
   fail(e.stack || String(e));
-} finally {
-  await browser.close();
-  server.close();
 }
-for (const e of errors) fail(e);
-if (!process.exitCode) console.log('e2e passed (screenshot: artifacts/e2e.png)');
+await finish({ browser, server, errors, fail, passed: 'e2e passed (screenshot: artifacts/e2e.png)' });
