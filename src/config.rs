@@ -194,7 +194,7 @@ pub const MAX_BATCH: usize = 65_536;
 /// Largest hidden width and depth accepted, for the same reason.
 pub const MAX_WIDTH: usize = 2048;
 pub const MAX_DEPTH: usize = 16;
-/// Most weights of a network (width^2 per hidden layer): 2^24 is 64 MiB of f32, about 320 MiB
+/// Most weights and biases of a network: 2^24 is 64 MiB of f32, about 320 MiB
 /// with the gradients, Adam's two moments and the EMA copy. Each field can be in range while the
 /// product is not (2048 wide and 16 deep is 67M weights, 1.3 GiB of state).
 pub const MAX_PARAMETERS: usize = 1 << 24;
@@ -253,7 +253,10 @@ impl Config {
                 t.batch_size
             )
         })?;
-        let weights = m.width * (4 + 2) + m.width * m.width * (m.depth - 1);
+        let weights: usize = crate::model::layer_dims(m)
+            .iter()
+            .map(|(i, o)| i * o + o)
+            .sum();
         check(weights <= MAX_PARAMETERS, || {
             format!(
                 "model.width {} and model.depth {} make {weights} weights; at most {MAX_PARAMETERS} (a smaller width or depth)",
@@ -399,7 +402,7 @@ mod tests {
         );
         // At the bounds themselves: accepted.
         let mut c = Config::default();
-        (c.model.width, c.model.depth) = (1024, 16); // 6144 + 15 x 1024^2 weights
+        (c.model.width, c.model.depth) = (1024, 16); // 15.75M weights and biases
         c.train.batch_size = 1024;
         c.validate().unwrap();
         let mut c = Config::default();

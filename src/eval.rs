@@ -106,19 +106,8 @@ impl Evaluator {
         device: &Device,
         solver: Solver,
     ) -> Result<KlTable, String> {
-        let mut kl = Vec::with_capacity(TABLE_STEPS.len());
-        for n in TABLE_STEPS {
-            let points = self
-                .points_with(device, |x0| solve(net, x0, n, solver))
-                .await?;
-            kl.push(self.kl(&points));
-        }
-        Ok(KlTable {
-            steps: TABLE_STEPS.to_vec(),
-            kl,
-            noise_floor: self.noise_floor,
-            samples: self.samples,
-        })
+        self.table_with(device, |x0, n| solve(net, x0, n, solver))
+            .await
     }
 
     /// KL(true || model) after `n_steps` jumps.
@@ -133,9 +122,19 @@ impl Evaluator {
 
     /// The whole table, one row per [`TABLE_STEPS`] entry.
     pub async fn table(&self, net: &FlowMapNet, device: &Device) -> Result<KlTable, String> {
+        self.table_with(device, |x0, n| sample(net, x0, n)).await
+    }
+
+    /// The table of any sampler `map(x0, n)` that takes the base noise to t = 1 in n steps.
+    async fn table_with(
+        &self,
+        device: &Device,
+        map: impl Fn(Tensor<2>, usize) -> Tensor<2>,
+    ) -> Result<KlTable, String> {
         let mut kl = Vec::with_capacity(TABLE_STEPS.len());
         for n in TABLE_STEPS {
-            kl.push(self.kl_after(net, device, n).await?);
+            let points = self.points_with(device, |x0| map(x0, n)).await?;
+            kl.push(self.kl(&points));
         }
         Ok(KlTable {
             steps: TABLE_STEPS.to_vec(),

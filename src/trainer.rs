@@ -32,9 +32,12 @@ impl StepLosses {
     /// Both terms on the host (one async read path for every device; natively, wait for it with
     /// [`crate::readback::block_on`]).
     pub async fn read(self) -> Result<Losses, String> {
-        let d = readback::scalar(self.diagonal).await?;
-        let o = readback::scalar(self.off_diagonal).await?;
-        Ok(Losses::new(d, o))
+        // One read of both terms: each read is a buffer map, a round trip on WebGPU.
+        let both = Tensor::cat(vec![self.diagonal, self.off_diagonal], 0); // [2]
+        match readback::floats(both).await?.as_slice() {
+            [d, o] => Ok(Losses::new(*d, *o)),
+            other => Err(format!("expected two loss terms, read {}", other.len())),
+        }
     }
 }
 

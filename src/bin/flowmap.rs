@@ -281,8 +281,16 @@ fn run(mut a: Args) -> Result<(), String> {
     }
     print_table(&rows);
     if a.command == "eval" {
+        let ode: Vec<String> = Solver::ALL
+            .iter()
+            .map(|s| match s.calls_per_step() {
+                1 => format!("{} steps (N calls)", s.name()),
+                k => format!("{} steps ({k}N calls)", s.name()),
+            })
+            .collect();
         println!(
-            "N counts flow-map jumps (N network calls), Euler steps (N calls), Heun steps (2N calls)"
+            "N counts flow-map jumps (N network calls), {}",
+            ode.join(", ")
         );
     }
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
