@@ -17,8 +17,7 @@ const MAGIC: &[u8; 8] = b"FLOWMAP1";
 pub struct Checkpoint {
     pub model: ModelConfig,
     pub step: usize,
-    /// (weight [in*out], bias [out]) per layer.
-    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pub layers: Layers,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,12 +34,7 @@ impl Checkpoint {
         step: usize,
         net: &FlowMapNet,
     ) -> Result<Self, String> {
-        let mut layers = Vec::with_capacity(net.layers.len());
-        for l in &net.layers {
-            let w = readback::floats(l.weight.val()).await?;
-            let b = readback::floats(bias(l)).await?;
-            layers.push((w, b));
-        }
+        let layers = read_layers(net.layers.iter().map(|l| (l.weight.val(), bias(l)))).await?;
         Ok(Self {
             model: model.clone(),
             step,
@@ -49,98 +43,157 @@ impl Checkpoint {
     }
 
     pub fn to_net(&self, device: &Device) -> FlowMapNet {
-        let layers = layer_dims(&self.model)
-            .into_iter()
-            .zip(&self.layers)
-            .map(|((i, o), (w, b))| linear_from(w.clone(), b.clone(), i, o, device))
-            .collect();
-        FlowMapNet::from_layers(&self.model, layers)
+        net_from(&self.model, &self.layers, device)
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let header = serde_json::to_vec(&Header {
+        let header = Header {
             model: self.model.clone(),
             step: self.step,
-        })
-        .expect("a header of plain numbers always serializes");
-        let mut out = Vec::with_capacity(
-            64 + 4 * self
-                .layers
-                .iter()
-                .map(|(w, b)| w.len() + b.len())
-                .sum::<usize>(),
-        );
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        for (w, b) in &self.layers {
-            for x in w.iter().chain(b) {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        let sum = fnv1a(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
-        out
+        };
+        frame(MAGIC, &header, &[&self.layers])
     }
 }
 
 /// Parse and fully validate a checkpoint.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
-    const NOT: &str = "not a flow-map checkpoint";
-    if bytes.len() < MAGIC.len() + 4 + 8 || &bytes[..8] != MAGIC {
-        return Err(format!("{NOT} (missing the FLOWMAP1 signature)"));
-    }
-    let (body, tail) = bytes.split_at(bytes.len() - 8);
-    let stored = u64::from_le_bytes(tail.try_into().expect("split_at left 8 bytes"));
-    if fnv1a(body) != stored {
-        return Err("checkpoint is corrupt (checksum mismatch)".into());
-    }
-    let hlen = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")) as usize;
-    let header = body
-        .get(12..12 + hlen)
-        .ok_or("checkpoint is truncated (header)")?;
-    let header: Header =
-        serde_json::from_slice(header).map_err(|e| format!("checkpoint header is invalid: {e}"))?;
+    let (header, floats): (Header, _) = unframe(MAGIC, "flow-map checkpoint", bytes)?;
     crate::config::Config {
         model: header.model.clone(),
         ..Default::default()
     }
     .validate()
     .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
-    let mut floats = body[12 + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of 4")));
     let dims = layer_dims(&header.model);
-    let expected: usize = dims.iter().map(|(i, o)| i * o + o).sum();
-    let got = (body.len() - 12 - hlen) / 4;
-    if got != expected || !(body.len() - 12 - hlen).is_multiple_of(4) {
-        return Err(format!(
-            "checkpoint holds {got} weights, its header's network needs {expected}"
-        ));
-    }
-    let layers = dims
-        .iter()
-        .map(|&(i, o)| {
-            let w: Vec<f32> = floats.by_ref().take(i * o).collect();
-            let b: Vec<f32> = floats.by_ref().take(o).collect();
-            (w, b)
-        })
-        .collect::<Vec<_>>();
-    if layers
-        .iter()
-        .flat_map(|(w, b)| w.iter().chain(b))
-        .any(|x| !x.is_finite())
-    {
-        return Err("checkpoint holds non-finite weights".into());
-    }
+    let mut blocks = take_layers(&floats, &dims, 1, "checkpoint", "its header's network")?;
     Ok(Checkpoint {
         model: header.model,
         step: header.step,
-        layers,
+        layers: blocks.remove(0),
     })
 }
 
-fn bias(l: &burn::nn::Linear) -> Tensor<1> {
+/// Weights and biases per layer, on the host: (weight [in*out], bias [out]).
+pub type Layers = Vec<(Vec<f32>, Vec<f32>)>;
+
+/// A network of `model`'s shape with these weights, on `device`.
+pub fn net_from(model: &ModelConfig, layers: &Layers, device: &Device) -> FlowMapNet {
+    let layers = layer_dims(model)
+        .into_iter()
+        .zip(layers)
+        .map(|((i, o), (w, b))| linear_from(w.clone(), b.clone(), i, o, device))
+        .collect();
+    FlowMapNet::from_layers(model, layers)
+}
+
+/// Read layers (weight [in, out], bias [out] per layer) from any device, WebGPU included.
+pub async fn read_layers(
+    layers: impl IntoIterator<Item = (Tensor<2>, Tensor<1>)>,
+) -> Result<Layers, String> {
+    let mut out = Vec::new();
+    for (w, b) in layers {
+        out.push((readback::floats(w).await?, readback::floats(b).await?));
+    }
+    Ok(out)
+}
+
+/// `magic`, u32 header length, the header as JSON, each block's floats (f32 LE) in order, and a
+/// u64 FNV-1a checksum of everything before it.
+pub(crate) fn frame<H: Serialize>(magic: &[u8; 8], header: &H, blocks: &[&Layers]) -> Vec<u8> {
+    let header = serde_json::to_vec(header).expect("a header of plain values always serializes");
+    let floats: usize = blocks
+        .iter()
+        .flat_map(|b| b.iter())
+        .map(|(w, b)| w.len() + b.len())
+        .sum();
+    let mut out = Vec::with_capacity(24 + header.len() + 4 * floats);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    for (w, b) in blocks.iter().flat_map(|b| b.iter()) {
+        for x in w.iter().chain(b) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    let sum = fnv1a(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+/// The header and the floats of a [`frame`], after checking the signature and the checksum.
+/// Every length is checked arithmetic: a header length near 4 GiB is an error, not a panic.
+pub(crate) fn unframe<H: serde::de::DeserializeOwned>(
+    magic: &[u8; 8],
+    what: &str,
+    bytes: &[u8],
+) -> Result<(H, Vec<f32>), String> {
+    let sig = String::from_utf8_lossy(magic);
+    if bytes.len() < magic.len() + 4 + 8 || &bytes[..8] != magic {
+        return Err(format!("not a {what} (missing the {sig} signature)"));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 8);
+    let stored = u64::from_le_bytes(tail.try_into().expect("split_at left 8 bytes"));
+    if fnv1a(body) != stored {
+        return Err(format!("{what} is corrupt (checksum mismatch)"));
+    }
+    let hlen = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")) as usize;
+    let header_end = 12usize
+        .checked_add(hlen)
+        .filter(|&end| end <= body.len())
+        .ok_or(format!("{what} is truncated (header)"))?;
+    let header = serde_json::from_slice(&body[12..header_end])
+        .map_err(|e| format!("{what} header is invalid: {e}"))?;
+    let rest = &body[header_end..];
+    if !rest.len().is_multiple_of(4) {
+        return Err(format!(
+            "{what} is truncated ({} bytes of weights)",
+            rest.len()
+        ));
+    }
+    let floats: Vec<f32> = rest
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of 4")))
+        .collect();
+    if floats.iter().any(|x| !x.is_finite()) {
+        return Err(format!("{what} holds non-finite numbers"));
+    }
+    Ok((header, floats))
+}
+
+/// Splits `floats` into `blocks` blocks of layers of shapes `dims`; the count must match exactly.
+pub(crate) fn take_layers(
+    floats: &[f32],
+    dims: &[(usize, usize)],
+    blocks: usize,
+    what: &str,
+    whose: &str,
+) -> Result<Vec<Layers>, String> {
+    let per_block: usize = dims.iter().map(|(i, o)| i * o + o).sum();
+    let expected = per_block
+        .checked_mul(blocks)
+        .ok_or(format!("{what} describes too many numbers"))?;
+    if floats.len() != expected {
+        return Err(format!(
+            "{what} holds {} numbers, {whose} needs {expected}",
+            floats.len()
+        ));
+    }
+    let mut rest = floats;
+    Ok((0..blocks)
+        .map(|_| {
+            dims.iter()
+                .map(|&(i, o)| {
+                    let (w, tail) = rest.split_at(i * o);
+                    let (b, tail) = tail.split_at(o);
+                    rest = tail;
+                    (w.to_vec(), b.to_vec())
+                })
+                .collect()
+        })
+        .collect())
+}
+
+pub(crate) fn bias(l: &burn::nn::Linear) -> Tensor<1> {
     l.bias
         .as_ref()
         .expect("FlowMapNet layers always have a bias")

@@ -6,6 +6,7 @@
 //! PSD, ESD) off it. Everything here is plain Rust; `web` is the only module that knows about JS, and it is a
 //! thin binding of [`session::Session`].
 
+pub mod adamw;
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod ode;
 pub mod readback;
 pub mod rng;
+pub mod run_state;
 pub mod sample;
 pub mod session;
 pub mod trainer;

@@ -16,6 +16,7 @@ use crate::interpolant::interpolate;
 use crate::metrics::RANGE;
 use crate::readback;
 use crate::rng::{Rng, Stream};
+use crate::run_state;
 use crate::sample::{MAX_STEPS, jump, points_tensor, sample, trajectory};
 use crate::trainer::{Losses, Trainer};
 use burn::tensor::{Device, Tensor};
@@ -206,6 +207,8 @@ pub struct Session {
     device: Device,
     evaluator: Evaluator,
     options: Options,
+    /// Set when a `train` call met a diverged loss ([`Losses::diverged`]).
+    diverged: bool,
 }
 
 impl Session {
@@ -214,18 +217,57 @@ impl Session {
     pub fn new(config: Config, options: Options, device: &Device) -> Result<Self, String> {
         config.validate()?;
         options.validate()?;
+        Ok(Self::around(Trainer::new(config, device)?, options, device))
+    }
+
+    /// A run continued from [`Self::save_run`] bytes exactly where it was: the same next steps,
+    /// bit for bit, on the same backend. `lr`, if given, replaces the learning rate (to restore
+    /// a run that diverged, more gently). A corrupt or inconsistent file is an error.
+    pub fn resume(
+        bytes: &[u8],
+        options: Options,
+        device: &Device,
+        lr: Option<f64>,
+    ) -> Result<Self, String> {
+        options.validate()?;
+        let mut state = run_state::decode(bytes)?;
+        if let Some(lr) = lr {
+            state.config.train.lr = lr;
+            state.config.validate()?; // names the lr if it is out of range
+        }
+        Ok(Self::around(
+            Trainer::resume(state, device)?,
+            options,
+            device,
+        ))
+    }
+
+    fn around(trainer: Trainer, options: Options, device: &Device) -> Self {
+        let config = trainer.config();
         let evaluator = Evaluator::new(
             config.train.dataset.clone(),
             options.eval_samples,
             config.train.seed,
             config.model.sigma,
         );
-        Ok(Self {
-            trainer: Trainer::new(config, device)?,
+        Self {
+            trainer,
             device: device.clone(),
             evaluator,
             options,
-        })
+            diverged: false,
+        }
+    }
+
+    /// The whole run as bytes (run_state.rs): weights, EMA, AdamW's moments, the data stream.
+    pub async fn save_run(&self) -> Result<Vec<u8>, String> {
+        Ok(self.trainer.run_state().await?.encode())
+    }
+
+    /// Whether a `train` call met a diverged loss: the weights are then meaningless, and the
+    /// page offers the last saved run with a lower learning rate.
+    pub fn diverged(&self) -> bool {
+        self.diverged
     }
 
     /// The full config in use (defaults filled in).
@@ -257,6 +299,7 @@ impl Session {
         let losses = last.expect("count >= 1").read().await?;
         let step = self.trainer.steps_done();
         if losses.diverged() {
+            self.diverged = true;
             return Err(format!(
                 "training diverged: the loss is {} at step {step}; lower the learning rate and reset",
                 losses.total
@@ -368,7 +411,9 @@ impl Session {
     /// Replaces the weights with saved ones. A corrupt file or another architecture is an error
     /// and leaves the session untouched.
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.trainer.load(bytes)
+        self.trainer.load(bytes)?;
+        self.diverged = false;
+        Ok(())
     }
 
     /// A point count from the caller, or the options' default.

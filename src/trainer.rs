@@ -1,17 +1,19 @@
 //! One optimizer step, top to bottom: draw a batch, diagonal loss on 75% of it, the method's
 //! self-distillation loss on the rest, backward, gradient clipping, AdamW, EMA.
 
+use crate::adamw::{self, AdamW};
 use crate::batch::HostBatch;
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, bias, net_from, read_layers};
 use crate::clipping::clip_gradients;
 use crate::config::{Config, Method};
 use crate::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
-use crate::model::FlowMapNet;
+use crate::model::{FlowMapNet, layer_dims};
 use crate::readback;
 use crate::rng::Rng;
+use crate::run_state::RunState;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
 /// The loss terms of one step, still on the device (read them with [`Self::read`]).
@@ -67,7 +69,7 @@ pub struct Trainer {
     device: Device,
     net: FlowMapNet,
     ema: Option<FlowMapNet>,
-    optim: ModuleOptimizer,
+    optim: AdamW,
     rng: Rng,
     step: usize,
     /// Clip counts, kept only when asked for ([`Trainer::count_clips`]): they cost device ops
@@ -162,7 +164,7 @@ impl Trainer {
             }
         }
         let lr = cfg.lr_at(self.step);
-        self.net = self.optim.step(lr, self.net.clone(), grads);
+        self.net = self.optim.step(lr, self.net.clone(), &mut grads);
         self.update_ema();
         self.step += 1;
         StepLosses {
@@ -216,6 +218,73 @@ impl Trainer {
         Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net()).await
     }
 
+    /// The whole run on the host (weights, EMA, AdamW's moments, the data stream), to resume it
+    /// exactly with [`Self::resume`].
+    pub async fn run_state(&self) -> Result<RunState, String> {
+        let layers = |net: &FlowMapNet| {
+            net.layers
+                .iter()
+                .map(|l| (l.weight.val(), bias(l)))
+                .collect::<Vec<_>>()
+        };
+        let weights = read_layers(layers(&self.net.valid())).await?;
+        let ema = match &self.ema {
+            Some(ema) => Some(read_layers(layers(ema)).await?),
+            None => None,
+        };
+        let moments = self.optim.moments();
+        let moments = if moments.is_empty() {
+            None
+        } else {
+            let m = moments
+                .iter()
+                .map(|l| (l.weight.m.clone(), l.bias.m.clone()));
+            let v = moments
+                .iter()
+                .map(|l| (l.weight.v.clone(), l.bias.v.clone()));
+            Some((read_layers(m).await?, read_layers(v).await?))
+        };
+        Ok(RunState {
+            config: self.config.clone(),
+            step: self.step,
+            rng: self.rng.state(),
+            adam_steps: self.optim.steps(),
+            weights,
+            ema,
+            moments,
+        })
+    }
+
+    /// A run continued from a [`RunState`] (already validated by `run_state::decode`) on
+    /// `device` (a plain device; autodiff is enabled here).
+    pub fn resume(state: RunState, device: &Device) -> Result<Self, String> {
+        state.config.validate()?;
+        let device = device.clone().autodiff();
+        let model = &state.config.model;
+        let net = net_from(model, &state.weights, &device);
+        let inner = device.clone().without_autodiff();
+        let ema = state.ema.as_ref().map(|e| net_from(model, e, &inner));
+        let moments = match &state.moments {
+            Some((m, v)) => adamw::moments_from(&layer_dims(model), m, v, &inner),
+            None => Vec::new(),
+        };
+        let optim = AdamW::resume(
+            state.config.train.weight_decay as f32,
+            state.adam_steps,
+            moments,
+        );
+        Ok(Self {
+            rng: Rng::new(state.rng),
+            step: state.step,
+            config: state.config,
+            device,
+            net,
+            ema,
+            optim,
+            clips: None,
+        })
+    }
+
     /// Replace the weights with a checkpoint's. A corrupt file or another architecture is an error
     /// and leaves the trainer exactly as it was. The optimizer state restarts.
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
@@ -234,10 +303,8 @@ impl Trainer {
     }
 }
 
-fn optimizer(config: &Config) -> ModuleOptimizer {
-    let t = &config.train;
-    AdamWConfig::new()
-        .with_weight_decay(t.weight_decay as f32)
-        .with_epsilon(1e-8) // PyTorch's default, as in the reference
-        .init() // clipping happens before, in `step` (see `clipping`)
+/// A fresh AdamW (betas and epsilon as in PyTorch and the reference; clipping happens before,
+/// in `step`, see `clipping`).
+fn optimizer(config: &Config) -> AdamW {
+    AdamW::new(config.train.weight_decay as f32)
 }

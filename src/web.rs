@@ -28,23 +28,45 @@ impl Session {
         let config: Config = from_js(config, "config")?;
         let options: Options = from_js(options, "options")?;
         config.validate().map_err(err)?;
-        let (backend, device, note) = match options.validate().map_err(err)? {
-            BackendChoice::Auto { cpu } => match webgpu_device().await {
-                Ok(d) => (Backend::Wgpu, d, "WebGPU".to_string()),
-                Err(why) => (cpu, cpu.device(), format!("CPU ({}): {why}", cpu.name())),
-            },
-            BackendChoice::WebGpu => {
-                let d = webgpu_device().await.map_err(err)?;
-                (Backend::Wgpu, d, "WebGPU".to_string())
-            }
-            BackendChoice::Cpu(b) => (b, b.device(), format!("CPU ({})", b.name())),
-        };
+        let (backend, device, note) = device_for(&options).await?;
         let core = session::Session::new(config, options, &device).map_err(err)?;
         Ok(Session {
             core,
             backend,
             note,
         })
+    }
+
+    /// `Session.resume(bytes, options, lr)`: the run saved by `save_run`, continued exactly where
+    /// it was (weights, EMA, optimizer moments, data stream), on the backend `options` choose.
+    /// `lr`, if given, replaces the learning rate (restoring a diverged run more gently).
+    /// Rejects a corrupt or inconsistent file with a message.
+    pub async fn resume(
+        bytes: &[u8],
+        options: JsValue,
+        lr: Option<f64>,
+    ) -> Result<Session, JsError> {
+        console_error_panic_hook::set_once();
+        let options: Options = from_js(options, "options")?;
+        let (backend, device, note) = device_for(&options).await?;
+        let core = session::Session::resume(bytes, options, &device, lr).map_err(err)?;
+        Ok(Session {
+            core,
+            backend,
+            note,
+        })
+    }
+
+    /// The whole run as bytes, for `Session.resume`: a Uint8Array.
+    pub async fn save_run(&self) -> Result<Uint8Array, JsError> {
+        let bytes = self.core.save_run().await.map_err(err)?;
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// Whether a `train_step` met a diverged loss (its error says so too).
+    #[wasm_bindgen(getter)]
+    pub fn diverged(&self) -> bool {
+        self.core.diverged()
     }
 
     /// The crate's facts the page must agree with: `{presets: {browser, reference}, options,
@@ -144,6 +166,31 @@ impl Session {
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         self.core.load(bytes).map_err(err)
     }
+}
+
+/// Bytes of this instance's wasm memory (it only grows): the soak test watches it for leaks.
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// The backend and device `options` ask for, and why (the note the page shows).
+async fn device_for(options: &Options) -> Result<(Backend, Device, String), JsError> {
+    Ok(match options.validate().map_err(err)? {
+        BackendChoice::Auto { cpu } => match webgpu_device().await {
+            Ok(d) => (Backend::Wgpu, d, "WebGPU".to_string()),
+            Err(why) => (cpu, cpu.device(), format!("CPU ({}): {why}", cpu.name())),
+        },
+        BackendChoice::WebGpu => {
+            let d = webgpu_device().await.map_err(err)?;
+            (Backend::Wgpu, d, "WebGPU".to_string())
+        }
+        BackendChoice::Cpu(b) => (b, b.device(), format!("CPU ({})", b.name())),
+    })
 }
 
 thread_local! {
