@@ -51,6 +51,8 @@ run_e2e() {
   node tests/e2e/page.mjs
   say "end-to-end: the core checks in headless Firefox ESR (WebDriver BiDi)"
   node tests/e2e/firefox.mjs
+  say "end-to-end: nothing lost (resume after reload, dead worker, hostile calls, divergence, device loss)"
+  node tests/e2e/reliability.mjs
 }
 
 case "${1:-}" in

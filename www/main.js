@@ -2,6 +2,7 @@
 // workers report. No training happens on this thread.
 import { Drawing } from './draw.js';
 import { drawKlVsN, drawKlVsTime } from './charts.js';
+import { loadRuns, saveRuns, clearRuns } from './store.js';
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
@@ -74,8 +75,35 @@ function workerUrl() {
 const px = (c, x) => ((x + facts.plot_range) / (2 * facts.plot_range)) * c.width;
 const py = (c, y) => c.height - ((y + facts.plot_range) / (2 * facts.plot_range)) * c.height;
 
+// Storage problems (private mode, quota) are shown once; training goes on without autosave.
+let storageWarned = false;
+function storageProblem(e) {
+  if (storageWarned) return;
+  storageWarned = true;
+  status(`autosave is off: ${e && e.message ? e.message : e}`);
+  console.warn('autosave is off', e);
+}
+
+// The autosave: every panel's latest run (the crate's bytes, from the worker's 'run' messages)
+// and the settings it started from, written in order.
+let writing = Promise.resolve();
+function persist() {
+  const record = {
+    version: 1,
+    query: settingsQuery().toString(),
+    savedAt: Date.now(),
+    panels: panels.map((p) => p.lastRun && { method: p.q('.method').value, ...p.lastRun, klHistory: p.klHistory }),
+  };
+  writing = writing.then(() => saveRuns(record)).catch(storageProblem);
+  return writing;
+}
+
+// A panel's worker may die (a wasm trap such as out of memory) or lose its GPU; it is replaced at
+// most this many times a minute (a run that crashes at once would otherwise loop).
+const MAX_RECOVERIES_PER_MINUTE = 3;
+
 class Panel {
-  constructor(method) {
+  constructor(method, saved) {
     const node = $('panel-template').content.firstElementChild.cloneNode(true);
     $('panels').appendChild(node);
     this.node = node;
@@ -87,18 +115,89 @@ class Panel {
     this.klRows = null;
     this.klHistory = [];
     this.ready = false;
+    this.config = null; // the running session's config (from 'ready')
+    this.lastRun = null; // {bytes, step, seconds}: the newest 'run' from the worker
+    // What to do once the worker boots: {bytes, seconds, klHistory, lr?} resumes a run.
+    this.pending = saved ? { bytes: saved.bytes, seconds: saved.seconds, klHistory: saved.klHistory || [] } : null;
+    if (saved) this.lastRun = { bytes: saved.bytes, step: saved.step, seconds: saved.seconds };
+    this.awaiting = null; // 'controls' | 'preset' | 'resume' while a session is being made
+    this.recoveries = [];
+    this.waiters = [];
     this.q('.method').addEventListener('change', () => this.reset());
     this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
     this.q('.pretrained').addEventListener('click', () => this.loadPretrained());
     this.q('.load').addEventListener('change', (e) => this.upload(e.target.files[0]));
-    this.worker = new Worker(workerUrl(), { type: 'module' });
-    this.worker.onmessage = (ev) => this.receive(ev.data);
-    this.worker.onerror = (ev) => this.error(`worker failed: ${ev.message || 'could not load'}`);
-    wasmModule.then((module) => this.send({ type: 'wasm', module }), (e) => this.error(`could not load the wasm: ${e.message}`));
+    this.spawn();
     this.drawCharts();
   }
 
+  spawn() {
+    this.worker = new Worker(workerUrl(), { type: 'module' });
+    this.worker.onmessage = (ev) => this.receive(ev.data);
+    // An uncaught error in the worker (e.g. a trap outside a command): replace the worker.
+    this.worker.onerror = (ev) => { ev.preventDefault(); this.recover(`the worker failed (${ev.message || 'could not load'})`); };
+    wasmModule.then((module) => this.send({ type: 'wasm', module }), (e) => this.error(`could not load the wasm: ${e.message}`));
+  }
+
   send(msg, transfer = []) { this.worker.postMessage(msg, transfer); }
+
+  // The next message of `type` after sending `msg` (tests and the soak script use it).
+  ask(msg, type) {
+    return new Promise((resolve) => { this.waiters.push({ type, resolve }); this.send(msg); });
+  }
+
+  // The options a session of this panel is made with: the crate's defaults (src/session.rs says
+  // why) except the backend; after a lost GPU device, the CPU.
+  options() {
+    return { backend: this.cpuOnly ? facts.options.cpu : $('backend').value };
+  }
+
+  // A dead worker (trap, lost GPU device): say what happened, start a new worker and resume the
+  // last saved run there (on the CPU after a lost device).
+  recover(why, { cpu = false } = {}) {
+    this.worker.terminate();
+    this.ready = false;
+    const now = Date.now();
+    this.recoveries = this.recoveries.filter((t) => now - t < 60000).concat(now);
+    if (this.recoveries.length > MAX_RECOVERIES_PER_MINUTE) {
+      this.error(`${why}; this happened ${this.recoveries.length} times within a minute, so the panel stopped. Reload the page to try again.`);
+      return;
+    }
+    if (cpu) this.cpuOnly = true;
+    const run = this.lastRun;
+    this.pending = run ? { bytes: run.bytes, seconds: run.seconds, klHistory: this.klHistory } : null;
+    this.noteAfterReady = `${why}: ${cpu ? 'continuing on the CPU' : 'started a new worker'} from ${run ? `the run saved at step ${run.step}` : 'scratch'}.`;
+    this.q('.note').textContent = `${why}; restarting…`;
+    this.spawn();
+  }
+
+  // Continue a saved run in this panel's worker (a copy of the bytes: lastRun keeps its own).
+  resume(pending) {
+    this.pending = null;
+    this.awaiting = 'resume';
+    this.resuming = pending;
+    const bytes = pending.bytes.slice();
+    this.send({ type: 'resume', bytes, options: this.options(), lr: pending.lr, seconds: pending.seconds }, [bytes.buffer]);
+  }
+
+  // Training diverged: the weights are meaningless. Offer the last saved run with half the
+  // learning rate (the run saved at 'ready' is there even if no autosave happened yet).
+  diverged(msg) {
+    this.error(msg.message);
+    const run = this.lastRun;
+    if (!run || !this.config) return;
+    const lr = this.config.train.lr / 2;
+    const button = Object.assign(document.createElement('button'), {
+      className: 'restore',
+      textContent: `Restore the run saved at step ${run.step} with lr ${lr.toPrecision(3)}`,
+    });
+    button.addEventListener('click', () => {
+      this.q('.error').textContent = '';
+      this.noteAfterReady = `restored the run saved at step ${run.step} with lr ${lr.toPrecision(3)} (was ${this.config.train.lr.toPrecision(3)}) after it diverged.`;
+      this.resume({ bytes: run.bytes, seconds: run.seconds, klHistory: this.klHistory, lr });
+    });
+    this.q('.error').append(' ', button);
+  }
 
   error(message) {
     this.q('.error').textContent = message;
@@ -110,9 +209,26 @@ class Panel {
   // confirms ('ready' clears it); a rejected recipe comes back as 'error' and loses nothing.
   reset() {
     if (!facts) return; // the 'booted' message resets once the crate's facts are known
-    // The crate's default options (src/session.rs says why) except the backend.
-    const options = { backend: $('backend').value };
-    this.send({ type: 'init', config: recipe(this.q('.method').value), options });
+    this.cpuOnly = false;
+    this.awaiting = 'controls';
+    this.send({ type: 'init', config: recipe(this.q('.method').value), options: this.options() });
+  }
+
+  // A session could not be made: fall back so that the panel trains something.
+  notMade(message) {
+    const was = this.awaiting;
+    this.awaiting = null;
+    if (was === 'resume' && !this.ready) {
+      this.error(`the saved run could not be resumed (${message}); starting the settings above`);
+      this.reset();
+    } else if (was === 'controls' && !this.ready) {
+      this.error(`${message}. Training the default recipe instead.`);
+      const { model, train } = facts.presets.browser;
+      this.awaiting = 'preset';
+      this.send({ type: 'init', config: { model, train: { ...train, method: this.q('.method').value, dataset: dataset() } }, options: this.options() });
+    } else {
+      this.error(message);
+    }
   }
 
   // A new session: forget the old run's losses, KL rows and pictures.
@@ -163,17 +279,33 @@ class Panel {
   }
 
   receive(msg) {
+    this.waiters = this.waiters.filter((w) => (w.type === msg.type ? (w.resolve(msg), false) : true));
     switch (msg.type) {
       case 'booted':
         adoptFacts(msg.facts);
         this.buildKlTable();
         this.drawCharts();
-        this.reset();
+        if (this.pending) this.resume(this.pending);
+        else this.reset();
         break;
       case 'status': status(msg.text); break;
       case 'ready': {
+        const keepError = this.awaiting === 'preset'; // says why the default recipe runs
+        const error = this.q('.error').textContent;
         this.ready = true;
+        this.awaiting = null;
+        this.config = msg.config;
         this.clear();
+        if (keepError) this.q('.error').textContent = error;
+        if (msg.resumed && this.resuming) {
+          // The KL-over-time history up to the resumed step comes back with the run.
+          this.klHistory = (this.resuming.klHistory || []).filter((h) => !(h.step > msg.step));
+          this.drawCharts();
+        }
+        this.resuming = null;
+        this.q('.note').textContent = this.noteAfterReady || (msg.resumed ? `resumed at step ${msg.step}` : '');
+        this.noteAfterReady = null;
+        this.q('.rate').textContent = `step ${msg.step}`;
         const b = this.q('.backend');
         b.textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
         b.title = msg.note; // why this backend, e.g. why not WebGPU
@@ -206,6 +338,7 @@ class Panel {
       case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds, msg.complete); break;
       case 'saved': this.download(msg.bytes); break;
       case 'loaded':
+        this.config = msg.config;
         this.q('.error').textContent = '';
         this.klHistory = [];
         this.losses = [];
@@ -213,7 +346,18 @@ class Panel {
         this.showArchitecture(msg.config.model);
         status(`weights loaded (trained ${msg.step} steps)`);
         break;
-      case 'error': this.error(msg.message); break;
+      case 'run':
+        this.lastRun = { bytes: msg.bytes, step: msg.step, seconds: msg.seconds };
+        persist();
+        break;
+      case 'diverged': this.diverged(msg); break;
+      case 'crashed': this.recover(msg.message); break;
+      case 'device-lost': this.recover(msg.message, { cpu: true }); break;
+      case 'stats': break;
+      case 'error':
+        if (this.awaiting) this.notMade(msg.message);
+        else this.error(msg.message);
+        break;
       default: console.warn('unknown worker message', msg);
     }
   }
@@ -342,7 +486,7 @@ class Panel {
     this.klRows = rows;
     const last = this.klHistory[this.klHistory.length - 1];
     const at = (n) => rows[facts.table_steps.indexOf(n)].kl;
-    if (!last || seconds > last.seconds) this.klHistory.push({ seconds, kl1: at(1), kl4: at(4) });
+    if (!last || seconds > last.seconds) this.klHistory.push({ seconds, step, kl1: at(1), kl4: at(4) });
     this.drawCharts();
   }
 
@@ -411,7 +555,14 @@ $('draw-train').addEventListener('click', resetAll);
 // method, e.g. ?lr=0.004&batch=256&width=192&depth=5&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
 // A drawing travels as `draw`, its 32x32 cells as base64url bytes (about 1.4 kB).
 const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend'];
-const params = new URLSearchParams(location.search);
+// The settings that make a run: a URL that names other values than the saved run's starts them.
+const RECIPE = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'draw', 'methods'];
+const url = new URLSearchParams(location.search);
+const saved = await loadRuns().catch((e) => { storageProblem(e); return undefined; });
+const savedQuery = saved && saved.version === 1 && saved.panels.some(Boolean) ? new URLSearchParams(saved.query) : null;
+const resuming = savedQuery && RECIPE.every((k) => !url.has(k) || url.get(k) === savedQuery.get(k));
+// Resuming: the saved run's settings, with the URL's view, N, t and backend on top.
+const params = resuming ? new URLSearchParams({ ...Object.fromEntries(savedQuery), ...Object.fromEntries(url) }) : url;
 function applyParam(id) {
   if (!params.has(id)) return;
   const el = $(id);
@@ -426,16 +577,39 @@ for (const id of SETTINGS) if (id !== 'n') applyParam(id);
 if (params.has('draw') && !drawing.decode(params.get('draw'))) status('the drawing in the URL is not valid; showing the default one');
 const methods = (params.get('methods') || DEFAULT_METHODS.join(',')).split(',').slice(0, 4);
 
-function saveSettings() {
+function settingsQuery() {
   const q = new URLSearchParams();
   for (const id of SETTINGS) q.set(id, $(id).value);
   q.set('methods', panels.map((p) => p.q('.method').value).join(','));
   if ($('dataset').value === 'drawn') q.set('draw', drawing.encode());
-  history.replaceState(null, '', `?${q}`);
+  return q;
 }
 
+function saveSettings() { history.replaceState(null, '', `?${settingsQuery()}`); }
+
 showViewControls();
-for (const m of methods) panels.push(new Panel(m));
+methods.forEach((m, k) => panels.push(new Panel(m, resuming ? saved.panels[k] : null)));
+if (resuming) {
+  const when = new Date(saved.savedAt).toLocaleString();
+  $('resumed').querySelector('.what').textContent = `${when}, ${saved.panels.filter(Boolean).map((p) => `${p.method} step ${p.step}`).join(', ')}`;
+  $('resumed').hidden = false;
+  saveSettings();
+}
+$('fresh').addEventListener('click', () => {
+  $('resumed').hidden = true;
+  writing = writing.then(() => clearRuns()).catch(storageProblem); // before the new runs' saves
+  for (const p of panels) { p.lastRun = null; p.q('.note').textContent = ''; p.reset(); }
+});
+// Leaving or hiding the tab saves every run (best effort: a closing tab may not wait for it).
+const snapshotAll = () => { for (const p of panels) if (p.ready) p.send({ type: 'snapshot' }); };
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') snapshotAll(); });
+addEventListener('pagehide', snapshotAll);
+// For tests and the soak script: save every run now, or read each worker's memory.
+window.flowmap = {
+  panels,
+  snapshot: () => Promise.all(panels.map((p) => p.ask({ type: 'snapshot' }, 'run'))).then(() => persist()).then(() => loadRuns()),
+  stats: () => Promise.all(panels.map((p) => p.ask({ type: 'stats' }, 'stats'))),
+};
 for (const p of panels) p.q('.method').addEventListener('change', saveSettings);
 for (const id of SETTINGS) $(id).addEventListener('change', saveSettings);
 if (params.get('autoplay') !== '0') setPlaying(true);

@@ -7,6 +7,10 @@
 //     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs.
 //                                       The crate checks both; a rejected one posts 'error' and
 //                                       the old session goes on as it was
+//     {type: 'resume', bytes, options, lr}
+//                                       continue a saved run (Session.save_run bytes) exactly;
+//                                       `lr` (optional) replaces its learning rate
+//     {type: 'snapshot'}                save the run now (answers 'run')
 //     {type: 'play'} / {type: 'pause'}  start / stop the training loop
 //     {type: 'step'}                    one optimizer step, then report
 //     {type: 'set_n', n}                number of flow-map jumps for drawn samples (the crate's
@@ -18,12 +22,23 @@
 //     {type: 'save'}                    ask for the weights
 //     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
 //                                       the checkpoint's width and depth (shipped weights)
+//     {type: 'stats'}                   answers 'stats'
+//     {type: 'test-crash'}              tests only: fail as a wasm trap does (the page must
+//                                       replace this worker)
+//     {type: 'test-lose-device'}        tests only: destroy the WebGPU device
 //   worker -> page
 //     {type: 'booted', facts}           wasm is loaded: the page may send 'init'. `facts`: the
 //                                       crate's presets, limits, KL table N values, plot square
 //                                       (Session.facts(); the page keeps no copies)
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
-//     {type: 'ready', backend, note, config}
+//     {type: 'ready', backend, note, config, step, resumed}
+//     {type: 'run', bytes, step, seconds}
+//                                       the whole run (Session.save_run), every AUTOSAVE_MS of
+//                                       training, on 'ready' and on 'snapshot': the page stores it
+//     {type: 'diverged', message, step} training stopped: the loss diverged
+//     {type: 'crashed', message}        the wasm instance trapped: this worker is dead
+//     {type: 'device-lost', message}    the WebGPU device is gone: this worker is dead
+//     {type: 'stats', wasm_bytes, step} wasm memory of this worker
 //     {type: 'progress', step, losses, steps_per_sec, lr}
 //     {type: 'target', points}          samples of the target (for the faint background)
 //     {type: 'samples', view, n, t, points, reference}
@@ -38,7 +53,7 @@
 //     {type: 'saved', bytes}            Uint8Array
 //     {type: 'loaded', step, config}   new weights (trained `step` steps); training time restarts
 //     {type: 'error', message}          a failed command; the session keeps its state
-import init, { Session } from './flowmap.js';
+import init, { Session, wasm_memory_bytes } from './flowmap.js';
 
 let session = null;
 let running = false;
@@ -70,13 +85,62 @@ let drawWait = DRAW_MIN_MS;
 const KL_MIN_MS = 15000;
 const KL_SHARE = 0.15;
 let klWait = KL_MIN_MS;
+// The run is saved for the page (autosave, crash and divergence recovery) every AUTOSAVE_MS of
+// training: losing at most this much work costs one read of the weights and moments (~1 MB for
+// the browser preset, a few ms).
+const AUTOSAVE_MS = 30000;
+let lastSave = 0;
+let dead = false; // set when the wasm instance trapped or the GPU device is gone
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 // A failed command posts its message; the session is intact and keeps training if it was.
-// Only a failed training step (divergence) stops the loop, in trainSlice.
+// Only a failed training step (divergence) stops the loop, in trainSlice. A trap (out of memory,
+// a panic: WebAssembly.RuntimeError) leaves the wasm instance unusable: the worker says so once
+// and stops, and the page starts a new one from the last saved run.
 const fail = (e) => {
-  post({ type: 'error', message: String(e && e.message ? e.message : e) });
+  const message = String(e && e.message ? e.message : e);
+  if (e instanceof WebAssembly.RuntimeError) die('crashed', `the wasm instance trapped: ${message}`);
+  else post({ type: 'error', message });
 };
+function die(type, message) {
+  if (dead) return;
+  dead = true;
+  running = false;
+  post({ type, message });
+}
+
+// WebGPU device loss (driver reset, GPU removed, some systems in the background): Burn does not
+// report it, so watch the device it asks the adapter for. A lost device cannot be used again.
+let gpuDevice = null;
+if (self.GPUAdapter && GPUAdapter.prototype.requestDevice) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    gpuDevice = device;
+    device.lost.then((info) => die('device-lost', `the WebGPU device was lost (${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''})`));
+    return device;
+  };
+}
+
+async function saveRun() {
+  const bytes = await session.save_run();
+  lastSave = performance.now();
+  post({ type: 'run', bytes, step: session.steps, seconds: trainSeconds }, [bytes.buffer]);
+}
+
+// A new session replaces the old one and the page hears 'ready' (and the first run save).
+async function adopt(next, options, resumed) {
+  if (session) session.free();
+  session = next;
+  sessionOptions = options;
+  stepsPerSec = 0; // the rate restarts with the new run (the loop may still be running)
+  rateFrom = null;
+  post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config, step: session.steps, resumed });
+  await saveRun();
+  sendTarget();
+  await sendSamples();
+  lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
+}
 
 // Commands run one at a time, in order: the session is never used concurrently.
 function serial(task) {
@@ -154,6 +218,10 @@ async function trainSlice(maxSteps = Infinity) {
       report = await session.train_step(Math.min(chunk, maxSteps - done));
     } catch (e) {
       running = false; // e.g. divergence: continuing would only repeat the error
+      if (session.diverged) {
+        post({ type: 'diverged', message: String(e.message || e), step: session.steps });
+        return;
+      }
       throw e;
     }
     done += Math.min(chunk, maxSteps - done);
@@ -177,6 +245,7 @@ async function loop() {
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
       if (now - lastKl > klWait) { await sendKl(); lastKl = performance.now(); }
+      if (running && now - lastSave > AUTOSAVE_MS) await saveRun();
     });
     await new Promise((r) => setTimeout(r, 0)); // let queued messages in
   }
@@ -184,6 +253,7 @@ async function loop() {
 
 self.onmessage = (ev) => {
   const msg = ev.data;
+  if (dead) return; // the page is replacing this worker
   switch (msg.type) {
     case 'wasm':
       serial(async () => {
@@ -201,17 +271,32 @@ self.onmessage = (ev) => {
         // The old session stays, and keeps training if it was, until the new one exists: a
         // config the crate rejects loses nothing.
         const next = await Session.create(msg.config, msg.options);
-        if (session) session.free();
-        session = next;
-        sessionOptions = msg.options;
         trainSeconds = 0;
-        stepsPerSec = 0; // the rate restarts with the new run (the loop may still be running)
-        rateFrom = null;
-        post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config });
-        sendTarget();
-        await sendSamples();
-        lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
+        await adopt(next, msg.options, false);
       });
+      break;
+    case 'resume':
+      preempted = true;
+      serial(async () => {
+        preempted = false;
+        post({ type: 'status', text: 'resuming the saved run…' });
+        const next = await Session.resume(new Uint8Array(msg.bytes), msg.options, msg.lr ?? undefined);
+        trainSeconds = Number(msg.seconds) || 0;
+        await adopt(next, msg.options, true);
+      });
+      break;
+    case 'snapshot':
+      serial(async () => { if (session) await saveRun(); });
+      break;
+    case 'stats':
+      post({ type: 'stats', wasm_bytes: wasm_memory_bytes(), step: session ? session.steps : 0 });
+      break;
+    case 'test-crash':
+      serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
+      break;
+    case 'test-lose-device':
+      if (gpuDevice) gpuDevice.destroy();
+      else fail('no WebGPU device to lose (this panel runs on the CPU)');
       break;
     case 'play':
       if (!running && session) { running = true; loop(); }
@@ -261,6 +346,7 @@ self.onmessage = (ev) => {
         session.load(bytes);
         trainSeconds = 0;
         post({ type: 'loaded', step: session.steps, config: session.config });
+        await saveRun(); // a reload or a crash comes back to these weights
         await sendSamples();
         await sendKl();
       });
