@@ -2,7 +2,7 @@
 # The project's two commands, each installing what is missing first (idempotent):
 #   ./dev.sh serve   build and serve the demo on http://127.0.0.1:8080
 #   ./dev.sh test    fmt, clippy, native tests, browser tests (wasm-pack), page end-to-end test
-# Other entry points: ./dev.sh setup | build | e2e | bench | coldstart | quality [method] | screenshots
+# Other entry points: ./dev.sh setup | build | e2e | bench | coldstart | soak | quality [method] | screenshots
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -86,6 +86,11 @@ case "${1:-}" in
     setup; build_site
     say "cold start: bytes and time to the first sample and step, empty cache, loopback and 10 Mbit/s"
     node tests/e2e/coldstart.mjs
+    ;;
+  soak)
+    setup; build_site
+    say "soak: ${SOAK_MINUTES:-30} minutes of training, switching and saving; memory must stay flat"
+    node tests/e2e/soak.mjs
     ;;
   screenshots)
     setup; build_site

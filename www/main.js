@@ -101,6 +101,8 @@ function persist() {
 // A panel's worker may die (a wasm trap such as out of memory) or lose its GPU; it is replaced at
 // most this many times a minute (a run that crashes at once would otherwise loop).
 const MAX_RECOVERIES_PER_MINUTE = 3;
+// Loss values kept for the loss chart (a long run would otherwise grow the page's memory).
+const MAX_LOSSES = 4000;
 
 class Panel {
   constructor(method, saved) {
@@ -326,6 +328,8 @@ class Panel {
         mark('flowmap:first-step');
         if (this.firstProgress) { this.firstProgress = false; status('training'); }
         this.losses.push(msg.losses.total);
+        // A bounded history for the chart: past MAX_LOSSES, keep every other point.
+        if (this.losses.length > MAX_LOSSES) this.losses = this.losses.filter((_, k) => k % 2 === 1);
         this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
         this.drawLoss();
         break;
