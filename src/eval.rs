@@ -4,12 +4,12 @@
 
 use crate::config::Method;
 use crate::data::{Dataset, base_noise};
-use crate::metrics::{histogram, kl_divergence};
+use crate::metrics::{histogram, kl_divergence, kl_terms};
 use crate::model::FlowMapNet;
 use crate::ode::{Solver, solve};
 use crate::readback;
 use crate::rng::{Rng, Stream};
-use crate::sample::{points_tensor, sample};
+use crate::sample::{Sampler, points_tensor, sample};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
@@ -34,6 +34,19 @@ pub struct Evaluator {
     /// KL between two independent true sets of the same size: below this, differences are noise.
     pub noise_floor: f64,
     pub samples: usize,
+}
+
+/// The histograms behind one KL row, on the estimator's grid ([`crate::metrics::BINS`]^2 bins,
+/// index i * BINS + j with i the x bin, left to right, and j the y bin, bottom to top).
+#[derive(Clone, Debug, Serialize)]
+pub struct DensityMap {
+    /// The model's bin probabilities.
+    pub model: Vec<f32>,
+    /// The target's (the estimator's fixed true set).
+    pub target: Vec<f32>,
+    /// Each bin's term of KL(target || model) ([`kl_terms`]): they sum to `kl`.
+    pub terms: Vec<f32>,
+    pub kl: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -118,6 +131,43 @@ impl Evaluator {
         n_steps: usize,
     ) -> Result<f64, String> {
         Ok(self.kl(&self.model_points(net, device, n_steps).await?))
+    }
+
+    /// KL(true || model) after `n_steps` steps of `sampler` (the flow map or the ODE).
+    pub async fn kl_with(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        sampler: Sampler,
+        n_steps: usize,
+    ) -> Result<f64, String> {
+        let points = self
+            .points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
+            .await?;
+        Ok(self.kl(&points))
+    }
+
+    /// The model's and the target's histograms and each bin's KL term after `n_steps` steps
+    /// of `sampler`, from the same samples as [`Self::kl_with`].
+    pub async fn density_map(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        sampler: Sampler,
+        n_steps: usize,
+    ) -> Result<DensityMap, String> {
+        let points = self
+            .points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
+            .await?;
+        let model = histogram(&points);
+        let terms = kl_terms(&self.true_hist, &model);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
+        Ok(DensityMap {
+            kl: terms.iter().sum(),
+            model: f32s(&model),
+            target: f32s(&self.true_hist),
+            terms: f32s(&terms),
+        })
     }
 
     /// The whole table, one row per [`TABLE_STEPS`] entry.

@@ -25,6 +25,7 @@ pub mod rng;
 pub mod run_state;
 pub mod sample;
 pub mod session;
+pub mod target_file;
 pub mod trainer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -37,6 +37,13 @@ pub fn histogram(points: &[f32]) -> Vec<f64> {
 
 /// KL(p || q) = sum_i (p_i + eps) ln((p_i + eps) / (q_i + eps)) over histogram probabilities.
 pub fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
+    kl_terms(p, q).iter().sum()
+}
+
+/// The terms of [`kl_divergence`], one per bin: (p_i + eps) ln((p_i + eps) / (q_i + eps)).
+/// Positive where the model lacks mass the target has, negative where it puts extra mass; their
+/// sum is the KL, so a map of them shows where the number in the table comes from.
+pub fn kl_terms(p: &[f64], q: &[f64]) -> Vec<f64> {
     assert_eq!(p.len(), q.len(), "histograms must have the same bins");
     p.iter()
         .zip(q)
@@ -44,7 +51,7 @@ pub fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
             let (p, q) = (p + EPS, q + EPS);
             p * (p / q).ln()
         })
-        .sum()
+        .collect()
 }
 
 /// KL(hist(true) || hist(model)) for two point sets.

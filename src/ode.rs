@@ -42,9 +42,22 @@ impl Solver {
 
 /// The ODE's end point at t = 1 after `n_steps` steps. `x0`: [B, 2]; returns [B, 2].
 pub fn solve(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize, solver: Solver) -> Tensor<2> {
+    solve_to(net, x0, n_steps, 1.0, solver, |_| ())
+}
+
+/// The ODE from time 0 to `t_end` in `n_steps` steps of h = t_end / N, calling `visit` with
+/// each new stage (x at time (k + 1) h). `x0`: [B, 2]; returns x at `t_end`, [B, 2].
+pub fn solve_to(
+    net: &FlowMapNet,
+    x0: Tensor<2>,
+    n_steps: usize,
+    t_end: f32,
+    solver: Solver,
+    mut visit: impl FnMut(&Tensor<2>),
+) -> Tensor<2> {
     let [b, _] = x0.dims();
     let device = x0.device();
-    let h = 1.0 / n_steps as f32;
+    let h = t_end / n_steps as f32;
     // b_t(x) = v_{t,t}(x).
     let drift = |x: Tensor<2>, t: f32| {
         let t = Tensor::<2>::full([b, 1], t, &device); // [B, 1]
@@ -53,13 +66,15 @@ pub fn solve(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize, solver: Solver) ->
     (0..n_steps).fold(x0, |x, k| {
         let t = k as f32 * h;
         let slope = drift(x.clone(), t); // [B, 2]
-        match solver {
+        let next = match solver {
             Solver::Euler => x + slope * h,
             Solver::Heun => {
                 let predicted = x.clone() + slope.clone() * h; // [B, 2]
                 let corrector = drift(predicted, t + h); // [B, 2]
                 x + (slope + corrector) * (h / 2.0)
             }
-        }
+        };
+        visit(&next);
+        next
     })
 }

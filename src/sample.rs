@@ -2,6 +2,7 @@
 //! (sigma = 1 unless the model is preconditioned).
 
 use crate::model::FlowMapNet;
+use crate::ode::{Solver, solve_to};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Largest number of steps accepted: 16 is the finest grid of the KL table; 1024 leaves room to
@@ -19,31 +20,89 @@ pub fn check_steps(n_steps: usize) -> Result<(), String> {
 
 /// All N+1 points of each trajectory: element k is x at time k/N. `x0`: [B, 2].
 pub fn trajectory(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Vec<Tensor<2>> {
-    let [b, _] = x0.dims();
-    let device = x0.device();
-    let mut points = Vec::with_capacity(n_steps + 1);
-    points.push(x0.clone());
-    let mut x = x0;
-    for k in 0..n_steps {
-        let s = constant(b, k as f32 / n_steps as f32, &device); // [B, 1]
-        let t = constant(b, (k + 1) as f32 / n_steps as f32, &device); // [B, 1]
-        x = net.flow(x, s, t);
-        points.push(x.clone());
+    Sampler::FlowMap.stages(net, x0, n_steps, 1.0)
+}
+
+/// How points travel from time 0 to a time t in N steps: the flow map's N jumps, or the
+/// probability-flow ODE on v_{t,t} that the map replaces (ode.rs), on the uniform grid k t / N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    FlowMap,
+    Ode(Solver),
+}
+
+impl Sampler {
+    pub const ALL: [Sampler; 3] = [
+        Sampler::FlowMap,
+        Sampler::Ode(Solver::Euler),
+        Sampler::Ode(Solver::Heun),
+    ];
+
+    /// "flow-map", "ode-euler" or "ode-heun" (the KL table's row labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::FlowMap => "flow-map",
+            Sampler::Ode(s) => s.name(),
+        }
     }
-    points
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("sampler must be flow-map, ode-euler or ode-heun, got '{name}'"))
+    }
+
+    /// Network calls per step: one per jump, one per Euler step, two per Heun step.
+    pub fn calls_per_step(self) -> usize {
+        match self {
+            Sampler::FlowMap => 1,
+            Sampler::Ode(s) => s.calls_per_step(),
+        }
+    }
+
+    /// x at times k t_end / N, k = 0..=N (N + 1 stages, the first `x0`). `x0`: [B, 2].
+    pub fn stages(
+        self,
+        net: &FlowMapNet,
+        x0: Tensor<2>,
+        n_steps: usize,
+        t_end: f32,
+    ) -> Vec<Tensor<2>> {
+        let mut stages = Vec::with_capacity(n_steps + 1);
+        stages.push(x0.clone());
+        match self {
+            Sampler::FlowMap => {
+                let time = |k: usize| k as f32 * t_end / n_steps as f32;
+                let mut x = x0;
+                for k in 0..n_steps {
+                    x = jump(net, x, time(k), time(k + 1));
+                    stages.push(x.clone());
+                }
+            }
+            Sampler::Ode(solver) => {
+                solve_to(net, x0, n_steps, t_end, solver, |x| stages.push(x.clone()));
+            }
+        }
+        stages
+    }
+
+    /// x at `t_end` after `n_steps` steps, keeping no intermediate stage. `x0`: [B, 2].
+    pub fn run(self, net: &FlowMapNet, x0: Tensor<2>, n_steps: usize, t_end: f32) -> Tensor<2> {
+        match self {
+            Sampler::FlowMap => {
+                let time = |k: usize| k as f32 * t_end / n_steps as f32;
+                (0..n_steps).fold(x0, |x, k| jump(net, x, time(k), time(k + 1)))
+            }
+            Sampler::Ode(solver) => solve_to(net, x0, n_steps, t_end, solver, |_| ()),
+        }
+    }
 }
 
 /// The end points X at time 1 after `n_steps` jumps, keeping no intermediate stage.
 /// `x0`: [B, 2]; returns [B, 2].
 pub fn sample(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Tensor<2> {
-    (0..n_steps).fold(x0, |x, k| {
-        jump(
-            net,
-            x,
-            k as f32 / n_steps as f32,
-            (k + 1) as f32 / n_steps as f32,
-        )
-    })
+    Sampler::FlowMap.run(net, x0, n_steps, 1.0)
 }
 
 /// One jump from s to t for every point: X_{s,t}(x). `x`: [B, 2].

@@ -11,13 +11,13 @@ use crate::checkpoint;
 use crate::config::{
     Config, MAX_ACTIVATIONS, MAX_BATCH, MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, Method, ModelConfig,
 };
-use crate::eval::{Evaluator, REFERENCE_KL, TABLE_STEPS};
+use crate::eval::{DensityMap, Evaluator, REFERENCE_KL, TABLE_STEPS};
 use crate::interpolant::interpolate;
 use crate::metrics::RANGE;
 use crate::readback;
 use crate::rng::{Rng, Stream};
 use crate::run_state;
-use crate::sample::{MAX_STEPS, jump, points_tensor, sample, trajectory};
+use crate::sample::{MAX_STEPS, Sampler, jump, points_tensor, sample, trajectory};
 use crate::trainer::{Losses, Trainer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,11 @@ pub struct StepReport {
 /// One row of the KL table.
 #[derive(Clone, Debug, Serialize)]
 pub struct KlReport {
+    /// "flow-map", "ode-euler" or "ode-heun".
+    pub sampler: &'static str,
     pub n_steps: usize,
+    /// Network calls per sample: N jumps, N Euler steps or 2N for Heun.
+    pub calls: usize,
     pub kl: f64,
     pub noise_floor: f64,
     pub samples: usize,
@@ -150,6 +154,19 @@ pub struct Facts {
     pub reference_kl: std::collections::BTreeMap<&'static str, Vec<f64>>,
     /// Half-width of the square every picture and the KL histogram cover.
     pub plot_range: f64,
+    /// Bins per axis of the KL histogram (and of `density_map`).
+    pub kl_bins: usize,
+    /// The ways from noise to data the KL table and `push` offer, with their network calls
+    /// per step: the flow map and the ODE it replaces.
+    pub samplers: Vec<SamplerFacts>,
+    /// Cells per side of a target made from an image or a CSV.
+    pub file_grid: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SamplerFacts {
+    pub name: &'static str,
+    pub calls_per_step: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -197,6 +214,15 @@ impl Facts {
                 .map(|(m, kl)| (Method::name(*m), kl.to_vec()))
                 .collect(),
             plot_range: RANGE as f64,
+            kl_bins: crate::metrics::BINS,
+            samplers: Sampler::ALL
+                .iter()
+                .map(|s| SamplerFacts {
+                    name: s.name(),
+                    calls_per_step: s.calls_per_step(),
+                })
+                .collect(),
+            file_grid: crate::target_file::FILE_GRID,
         }
     }
 }
@@ -375,21 +401,106 @@ impl Session {
             .collect())
     }
 
-    /// KL(p_true || q_model) after `n_steps` jumps (default 1, the one-jump headline), with
-    /// the estimator's noise floor.
-    pub async fn kl(&self, n_steps: Option<f64>) -> Result<KlReport, String> {
-        let n_steps = whole(n_steps.unwrap_or(1.0), "n_steps", 1, MAX_STEPS)?;
-        bound_work(self.evaluator.samples, n_steps)?;
+    /// KL(p_true || q_model) after `n_steps` steps (default 1, the one-jump headline) of
+    /// `sampler` (default the flow map; "ode-euler" or "ode-heun" for the ODE it replaces, from
+    /// the same base noise), with the estimator's noise floor.
+    pub async fn kl(
+        &self,
+        n_steps: Option<f64>,
+        sampler: Option<&str>,
+    ) -> Result<KlReport, String> {
+        let (sampler, n_steps) = self.sampler_steps(n_steps, sampler, self.evaluator.samples)?;
         let kl = self
             .evaluator
-            .kl_after(&self.trainer.sampling_net(), &self.device, n_steps)
+            .kl_with(&self.trainer.sampling_net(), &self.device, sampler, n_steps)
             .await?;
         Ok(KlReport {
+            sampler: sampler.name(),
             n_steps,
+            calls: n_steps * sampler.calls_per_step(),
             kl,
             noise_floor: self.evaluator.noise_floor,
             samples: self.evaluator.samples,
         })
+    }
+
+    /// Where the KL of [`Self::kl`] comes from: the model's and the target's histograms on the
+    /// estimator's grid and each bin's term, which sum to the same KL.
+    pub async fn density_map(
+        &self,
+        n_steps: Option<f64>,
+        sampler: Option<&str>,
+    ) -> Result<DensityMap, String> {
+        let (sampler, n_steps) = self.sampler_steps(n_steps, sampler, self.evaluator.samples)?;
+        self.evaluator
+            .density_map(&self.trainer.sampling_net(), &self.device, sampler, n_steps)
+            .await
+    }
+
+    /// Caller's points ([x0, y0, ...], taken as time 0: noise) carried to time `t` in
+    /// `n_steps` steps of `sampler` (default the flow map): the warped grid and the paths the
+    /// page's visitor picks. With `stages`, all N + 1 stages one after the other (stage k at
+    /// time k t / N), else the end points.
+    pub async fn push(
+        &self,
+        points: &[f32],
+        t: f64,
+        n_steps: f64,
+        sampler: Option<&str>,
+        stages: bool,
+    ) -> Result<Vec<f32>, String> {
+        if points.is_empty() || !points.len().is_multiple_of(2) {
+            return Err(format!(
+                "points must be x, y pairs, got {} numbers",
+                points.len()
+            ));
+        }
+        let count = points.len() / 2;
+        if count > MAX_POINTS {
+            return Err(format!("at most {MAX_POINTS} points per call, got {count}"));
+        }
+        if let Some(bad) = points.iter().find(|x| !x.is_finite() || x.abs() > 1e6) {
+            return Err(format!(
+                "points must be finite, at most 1e6 in size, got {bad}"
+            ));
+        }
+        let t = unit_time(t)?;
+        let (sampler, n_steps) = self.sampler_steps(Some(n_steps), sampler, count)?;
+        if stages && (n_steps + 1) * count > MAX_POINTS {
+            return Err(format!(
+                "{} stages of {count} points is {} points; at most {MAX_POINTS}",
+                n_steps + 1,
+                (n_steps + 1) * count
+            ));
+        }
+        let (net, x0) = (
+            self.trainer.sampling_net(),
+            points_tensor(points.to_vec(), &self.device),
+        );
+        let out = if stages {
+            sampler.stages(&net, x0, n_steps, t)
+        } else {
+            vec![sampler.run(&net, x0, n_steps, t)]
+        };
+        let mut host = Vec::with_capacity(out.len() * points.len());
+        for s in out {
+            host.extend(readback::floats(s).await?);
+        }
+        Ok(host)
+    }
+
+    /// A sampler by name (default the flow map) and a step count (default 1), checked, with the
+    /// work of `points` samples bounded.
+    fn sampler_steps(
+        &self,
+        n_steps: Option<f64>,
+        sampler: Option<&str>,
+        points: usize,
+    ) -> Result<(Sampler, usize), String> {
+        let sampler = sampler.map_or(Ok(Sampler::FlowMap), Sampler::parse)?;
+        let n_steps = whole(n_steps.unwrap_or(1.0), "n_steps", 1, MAX_STEPS)?;
+        bound_work(points, n_steps * sampler.calls_per_step())?;
+        Ok((sampler, n_steps))
     }
 
     /// The sampling weights as bytes (the format of checkpoint.rs).
@@ -481,12 +592,12 @@ fn unit_time(t: f64) -> Result<f32, String> {
     Ok(t as f32)
 }
 
-/// Rejects `points` through `n_steps` jumps above [`MAX_POINT_JUMPS`] network evaluations.
-fn bound_work(points: usize, n_steps: usize) -> Result<(), String> {
-    if points.saturating_mul(n_steps) > MAX_POINT_JUMPS {
+/// Rejects `points` through `calls` network calls each above [`MAX_POINT_JUMPS`] network evaluations.
+fn bound_work(points: usize, calls: usize) -> Result<(), String> {
+    if points.saturating_mul(calls) > MAX_POINT_JUMPS {
         return Err(format!(
-            "{points} points through {n_steps} jumps is {} network evaluations; at most {MAX_POINT_JUMPS} per call (fewer points or fewer jumps)",
-            points * n_steps
+            "{points} points through {calls} network calls each is {} network evaluations; at most {MAX_POINT_JUMPS} per call (fewer points or fewer steps)",
+            points * calls
         ));
     }
     Ok(())

@@ -6,6 +6,7 @@
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::session::{self, BackendChoice, Facts, Options};
+use crate::target_file;
 use burn::tensor::Device;
 use js_sys::{Float32Array, Uint8Array};
 use serde::Serialize;
@@ -144,8 +145,69 @@ impl Session {
 
     /// KL(p_true || q_model) after `n_steps` jumps (default 1), with the estimator's noise
     /// floor: `{n_steps, kl, noise_floor, samples}`.
-    pub async fn kl(&self, n_steps: Option<f64>) -> Result<JsValue, JsError> {
-        to_js(&self.core.kl(n_steps).await.map_err(err)?)
+    pub async fn kl(
+        &self,
+        n_steps: Option<f64>,
+        sampler: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        to_js(
+            &self
+                .core
+                .kl(n_steps, sampler.as_deref())
+                .await
+                .map_err(err)?,
+        )
+    }
+
+    /// Where `kl(n_steps, sampler)` comes from: `{model, target, terms, kl}`, each array the
+    /// 60 x 60 bins of the estimator (index i * 60 + j, i the x bin, j the y bin from the
+    /// bottom); `terms` are each bin's share of KL and sum to `kl`.
+    pub async fn density_map(
+        &self,
+        n_steps: Option<f64>,
+        sampler: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let map = self.core.density_map(n_steps, sampler.as_deref());
+        to_js(&map.await.map_err(err)?)
+    }
+
+    /// `points` (a Float32Array of x, y pairs, taken as noise at time 0) carried to time `t` in
+    /// `n_steps` steps of `sampler` ("flow-map" by default, "ode-euler", "ode-heun"); with
+    /// `stages = true`, all N + 1 stages one after the other. A Float32Array.
+    pub async fn push(
+        &self,
+        points: &[f32],
+        t: f64,
+        n_steps: f64,
+        sampler: Option<String>,
+        stages: Option<bool>,
+    ) -> Result<Float32Array, JsError> {
+        let out = self
+            .core
+            .push(
+                points,
+                t,
+                n_steps,
+                sampler.as_deref(),
+                stages.unwrap_or(false),
+            )
+            .await
+            .map_err(err)?;
+        Ok(Float32Array::from(out.as_slice()))
+    }
+
+    /// A drawn target (`{size, cells}`, the `drawn` dataset of a config) from an image's
+    /// `size` x `size` RGBA pixels: dark pixels carry mass (`invert`: light ones). Throws for an
+    /// image of one colour or wrong sizes.
+    pub fn target_from_image(rgba: &[u8], size: f64, invert: bool) -> Result<JsValue, JsError> {
+        let size = session::whole(size, "size", 2, crate::data::MAX_DRAWING_SIZE).map_err(err)?;
+        to_js(&target_file::drawing_from_image(rgba, size, invert).map_err(err)?)
+    }
+
+    /// A drawn target from CSV text of x, y points (any scale). Throws, naming the line, for
+    /// text that is not points.
+    pub fn target_from_csv(text: &str) -> Result<JsValue, JsError> {
+        to_js(&target_file::drawing_from_csv(text).map_err(err)?)
     }
 
     /// The sampling weights as bytes (the format of checkpoint.rs).

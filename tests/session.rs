@@ -47,7 +47,7 @@ fn every_bad_argument_is_refused_by_name_and_changes_nothing() {
     for n in [0.0, -1.0, f64::NAN, 1e9, 2.5, f64::INFINITY, 1025.0] {
         let err = block_on(s.sample(n, None, false)).unwrap_err();
         assert!(err.contains("n_steps"), "sample({n}): {err}");
-        let err = block_on(s.kl(Some(n))).unwrap_err();
+        let err = block_on(s.kl(Some(n), None)).unwrap_err();
         assert!(err.contains("n_steps"), "kl({n}): {err}");
     }
     for c in [0.0, -3.0, f64::NAN, 1e12, 0.5] {
@@ -116,7 +116,7 @@ fn sizes_are_bounded_by_their_product_before_any_work() {
         ..options()
     };
     let s = Session::new(small(Method::Lsd), big, &cpu()).unwrap();
-    let err = block_on(s.kl(Some(16.0))).unwrap_err();
+    let err = block_on(s.kl(Some(16.0), None)).unwrap_err();
     assert!(err.contains("network evaluations"), "{err}");
 }
 
@@ -241,7 +241,7 @@ fn kl_rows_match_an_independent_estimate_for_the_identity_map() {
     let gauss = flowmap::data::base_noise(&mut rng, 20_000, 1.0);
     let want = kl_points(&truth, &gauss);
 
-    let row = block_on(s.kl(None)).unwrap();
+    let row = block_on(s.kl(None, None)).unwrap();
     assert_eq!((row.n_steps, row.samples), (1, 20_000), "kl() is one jump");
     assert!(
         (row.kl - want).abs() < 0.05 * want,
@@ -250,7 +250,7 @@ fn kl_rows_match_an_independent_estimate_for_the_identity_map() {
     );
     // Identity jumps: every N lands on the same points, so every row is the same number.
     for n in TABLE_STEPS {
-        let r = block_on(s.kl(Some(n as f64))).unwrap();
+        let r = block_on(s.kl(Some(n as f64), None)).unwrap();
         assert_eq!(r.kl, row.kl, "N = {n}");
     }
     // The floor is two true sets of 20k: KL ~ (occupied bins - 1) / (2 n) = 1799 / 40000.

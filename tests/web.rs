@@ -110,9 +110,9 @@ async fn trains_samples_and_scores(backend: &str) {
         "trajectory: N + 1 stages of n points"
     );
 
-    let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
+    let kl = s.kl(None, None).await.map_err(JsValue::from).unwrap();
     assert_eq!(num(&kl, "n_steps"), 1.0, "kl() scores one jump by default");
-    let kl = s.kl(Some(2.0)).await.map_err(JsValue::from).unwrap();
+    let kl = s.kl(Some(2.0), None).await.map_err(JsValue::from).unwrap();
     let (k, floor) = (num(&kl, "kl"), num(&kl, "noise_floor"));
     // The floor is the crate's own estimate for this seed and size, computed here natively; a
     // model of a few steps is far from the target, well above it.
@@ -176,7 +176,10 @@ async fn bad_input_throws_and_changes_nothing() {
             .await
             .expect_err("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "sample({n})");
-        let err = s.kl(Some(n)).await.expect_err("bad n_steps must throw");
+        let err = s
+            .kl(Some(n), None)
+            .await
+            .expect_err("bad n_steps must throw");
         assert!(message(err).contains("n_steps"), "kl({n})");
     }
     for c in [0.0, -3.0, f64::NAN, 1e12] {
@@ -288,7 +291,7 @@ async fn webgpu_session_runs_the_same_api() {
         .unwrap();
     assert_eq!(pts.length(), 64);
     assert!(all_finite(&pts));
-    let kl = s.kl(None).await.map_err(JsValue::from).unwrap();
+    let kl = s.kl(None, None).await.map_err(JsValue::from).unwrap();
     let floor = flowmap::eval::Evaluator::new(Default::default(), 64, 0, 1.0).noise_floor;
     assert_eq!(
         num(&kl, "noise_floor"),
@@ -387,7 +390,7 @@ async fn other_datasets_and_drawings_train_and_bad_drawings_are_refused() {
     train(&mut s, 5.0).await;
     let target = interpolant(&s, 1.0, 300.0);
     assert!(target.chunks(2).all(|p| p[0] >= 0.0 && p[1] <= 0.0));
-    let kl = s.kl(Some(1.0)).await.map_err(JsValue::from).unwrap();
+    let kl = s.kl(Some(1.0), None).await.map_err(JsValue::from).unwrap();
     assert!(num(&kl, "kl").is_finite());
 
     let cases = [
