@@ -168,7 +168,20 @@ impl Session {
         sampler: Option<String>,
     ) -> Result<JsValue, JsError> {
         let map = self.core.density_map(n_steps, sampler.as_deref());
-        to_js(&map.await.map_err(err)?)
+        let map = map.await.map_err(err)?;
+        // Typed arrays, not serde: 3 x 3600 numbers as JS numbers one by one took seconds.
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v);
+        for (k, v) in [
+            ("model", &map.model),
+            ("target", &map.target),
+            ("terms", &map.terms),
+        ] {
+            set(k, &Float32Array::from(v.as_slice()).into())
+                .map_err(|_| err("cannot build the map".into()))?;
+        }
+        set("kl", &map.kl.into()).map_err(|_| err("cannot build the map".into()))?;
+        Ok(out.into())
     }
 
     /// `points` (a Float32Array of x, y pairs, taken as noise at time 0) carried to time `t` in

@@ -1,6 +1,7 @@
 // Small canvas charts for a panel: KL against N, and KL against training time.
 
 const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', REFERENCE = '#ff9f6c', FLOOR = '#7d8590';
+const EULER = '#c792ea', HEUN = '#8bd49c';
 
 function frame(c, title) {
   const g = c.getContext('2d');
@@ -50,26 +51,33 @@ function line(g, pts, color, dash = []) {
 }
 
 /**
- * KL against N (log-log) at the crate's table N values `steps`, with the reference's curve for
- * this method (its PyTorch code's table, from the crate's facts; null if none) and the floor.
+ * KL against network calls (log-log): the flow map (N jumps: N calls), the reference's curve for
+ * this method (its PyTorch code's table, from the crate's facts; null if none), the ODE the map
+ * replaces (`odeRows`: Euler, 1 call per step, and Heun, 2; null until computed) and the floor.
+ * The flow map's curve sitting left of the ODE's at the same KL is the calls it saves.
  */
-export function drawKlVsN(c, rows, reference, steps) {
-  const box = frame(c, 'KL vs N');
+export function drawKlVsN(c, rows, reference, odeRows) {
+  const box = frame(c, 'KL vs network calls');
   if (!rows) return;
-  const kl = rows.map((r) => r.kl);
   const floor = rows[0].noise_floor;
-  const all = [...kl, floor, ...(reference || [])].filter((v) => v > 0);
+  const ode = (name) => (odeRows || []).filter((r) => r.sampler === name);
+  const [euler, heun] = [ode('ode-euler'), ode('ode-heun')];
+  const calls = [...rows, ...euler, ...heun].map((r) => r.calls);
+  const all = [...rows, ...euler, ...heun].map((r) => r.kl).concat(floor, reference || []).filter((v) => v > 0);
   const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
-  const x = (k) => box.left + (k / (steps.length - 1)) * (box.right - box.left);
+  const most = Math.log2(Math.max(...calls));
+  const x = (n) => box.left + (Math.log2(n) / most) * (box.right - box.left);
   const { g } = box;
   g.fillStyle = TEXT;
   g.textAlign = 'center';
-  steps.forEach((n, k) => g.fillText(String(n), Math.min(x(k), c.width - 8), c.height - 4));
+  for (let n = 1; n <= 2 ** most; n *= 2) g.fillText(String(n), Math.min(x(n), c.width - 8), c.height - 4);
   g.textAlign = 'left';
   line(g, [[box.left, y(floor)], [box.right, y(floor)]], FLOOR, [3, 3]);
-  if (reference) line(g, reference.map((v, k) => [x(k), y(v)]), REFERENCE, [5, 3]);
-  line(g, kl.map((v, k) => [x(k), y(v)]), MODEL);
-  legend(c, g, [['this model', MODEL], ...(reference ? [['reference', REFERENCE]] : []), ['floor', FLOOR]]);
+  if (reference) line(g, reference.map((v, k) => [x(rows[k].calls), y(v)]), REFERENCE, [5, 3]);
+  if (euler.length) line(g, euler.map((r) => [x(r.calls), y(r.kl)]), EULER, [2, 2]);
+  if (heun.length) line(g, heun.map((r) => [x(r.calls), y(r.kl)]), HEUN, [6, 2]);
+  line(g, rows.map((r) => [x(r.calls), y(r.kl)]), MODEL);
+  legend(c, g, [['map', MODEL], ...(euler.length ? [['Euler', EULER], ['Heun', HEUN]] : []), ...(reference ? [['ref', REFERENCE]] : [])]);
 }
 
 /** KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve. */

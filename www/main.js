@@ -3,6 +3,7 @@
 import { Drawing } from './draw.js';
 import { drawKlVsN, drawKlVsTime } from './charts.js';
 import { loadRuns, saveRuns, clearRuns } from './store.js';
+import { drawDensity, drawGrid, drawPaths } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
@@ -98,6 +99,88 @@ function persist() {
   return writing;
 }
 
+// Picked start points (noise at t = 0, plot coordinates), shared by the panels: clicking a
+// samples view adds one, dragging moves it; both panels draw their paths. At most MAX_PICKS.
+const MAX_PICKS = 8;
+let picks = [];
+const PICK_RADIUS_PX = 12;
+
+function sendPicks() {
+  $('clear-paths').hidden = picks.length === 0;
+  for (const p of panels) if (p.ready) p.send({ type: 'set_picks', points: picks.flat() });
+}
+
+// Clicks, taps and drags on a panel's samples canvas pick points (in the samples view).
+function pickable(c) {
+  let dragging = -1;
+  const where = (ev) => {
+    const r = c.getBoundingClientRect();
+    const [u, v] = [(ev.clientX - r.left) / r.width, (ev.clientY - r.top) / r.height];
+    return [(2 * u - 1) * facts.plot_range, (1 - 2 * v) * facts.plot_range];
+  };
+  c.addEventListener('pointerdown', (ev) => {
+    if ($('view').value !== 'samples' || !facts) return;
+    const p = where(ev);
+    const r = c.getBoundingClientRect();
+    const perPx = (2 * facts.plot_range) / r.width;
+    dragging = picks.findIndex(([x, y]) => Math.hypot(x - p[0], y - p[1]) < PICK_RADIUS_PX * perPx);
+    if (dragging < 0) {
+      if (picks.length >= MAX_PICKS) picks.shift();
+      picks.push(p);
+      dragging = picks.length - 1;
+    }
+    c.setPointerCapture(ev.pointerId);
+    sendPicks();
+  });
+  c.addEventListener('pointermove', (ev) => {
+    if (dragging < 0) return;
+    picks[dragging] = where(ev);
+    sendPicks();
+  });
+  const stop = () => { dragging = -1; };
+  c.addEventListener('pointerup', stop);
+  c.addEventListener('pointercancel', stop);
+}
+
+// A target from a file: the browser decodes an image and scales it into a square of the crate's
+// grid (aspect kept, on white, so margins carry no mass); the crate turns pixels or CSV text into
+// a drawing (src/target_file.rs) or says why not, and the current target stays.
+let imageFile = null; // the last image, kept for the invert toggle
+async function targetFromFile(file) {
+  const note = $('target-note');
+  if (!file) return;
+  const worker = panels.find((p) => p.ready);
+  if (!worker) { note.textContent = 'the models are still starting: try again in a moment'; return; }
+  let msg;
+  const csv = /\.csv$/i.test(file.name) || file.type === 'text/csv';
+  if (csv) {
+    msg = { type: 'target_file', kind: 'csv', text: await file.text() };
+  } else {
+    let bitmap;
+    try { bitmap = await createImageBitmap(file); } catch {
+      note.textContent = `'${file.name}' is not an image this browser can read (nor a .csv of points); the target stays as it was`;
+      return;
+    }
+    imageFile = file;
+    const size = facts.file_grid;
+    const canvas = new OffscreenCanvas(size, size);
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#ffffff';
+    g.fillRect(0, 0, size, size);
+    const scale = size / Math.max(bitmap.width, bitmap.height);
+    const [w, h] = [bitmap.width * scale, bitmap.height * scale];
+    g.drawImage(bitmap, (size - w) / 2, (size - h) / 2, w, h);
+    const rgba = g.getImageData(0, 0, size, size).data;
+    msg = { type: 'target_file', kind: 'image', rgba, size, invert: $('invert').checked };
+  }
+  const reply = await worker.ask(msg, 'target_made');
+  if (reply.error) { note.textContent = `${file.name}: ${reply.error}; the target stays as it was`; return; }
+  drawing.setCells(reply.drawing);
+  note.textContent = `${file.name} → a ${reply.drawing.size}×${reply.drawing.size} target: press “Train on this drawing”. `
+    + 'The URL (the share link) cannot carry a target from a file: a shared link shows the default face.';
+  saveSettings();
+}
+
 // A panel's worker may die (a wasm trap such as out of memory) or lose its GPU; it is replaced at
 // most this many times a minute (a run that crashes at once would otherwise loop).
 const MAX_RECOVERIES_PER_MINUTE = 3;
@@ -116,6 +199,7 @@ class Panel {
     this.target = null;
     this.klRows = null;
     this.klHistory = [];
+    this.odeRows = null; // the ODE's KL rows ('kl_ode'), for the chart
     this.ready = false;
     this.config = null; // the running session's config (from 'ready')
     this.lastRun = null; // {bytes, step, seconds}: the newest 'run' from the worker
@@ -129,6 +213,7 @@ class Panel {
     this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
     this.q('.pretrained').addEventListener('click', () => this.loadPretrained());
     this.q('.load').addEventListener('change', (e) => this.upload(e.target.files[0]));
+    pickable(this.q('.samples'));
     this.spawn();
     this.drawCharts();
   }
@@ -237,6 +322,7 @@ class Panel {
   clear() {
     this.losses = [];
     this.klRows = null;
+    this.odeRows = null;
     this.klHistory = [];
     this.target = null;
     this.shown = null;
@@ -321,6 +407,7 @@ class Panel {
         this.firstProgress = true;
         this.send({ type: 'set_n', n: Number($('n').value) });
         this.send(viewMessage());
+        if (picks.length) this.send({ type: 'set_picks', points: picks.flat() });
         if (playing) this.send({ type: 'play' });
         break;
       }
@@ -340,6 +427,8 @@ class Panel {
         mark('flowmap:first-sample'); // cold-start figures (tests/e2e/coldstart.mjs)
         break;
       case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds, msg.complete); break;
+      case 'kl_ode': this.odeRows = msg.rows; this.drawCharts(); break;
+      case 'target_made': break; // answered through ask()
       case 'saved': this.download(msg.bytes); break;
       case 'loaded':
         this.config = msg.config;
@@ -348,6 +437,7 @@ class Panel {
         this.losses = [];
         this.drawLoss();
         this.showArchitecture(msg.config.model);
+        this.q('.rate').textContent = `step ${msg.step}`;
         status(`weights loaded (trained ${msg.step} steps)`);
         break;
       case 'run':
@@ -406,10 +496,17 @@ class Panel {
       dots(m.points, MODEL_COLOR, 2);
       g.fillStyle = '#c9ced6';
       g.fillText(`t = ${m.t.toFixed(2)}: X(0,t) in one call (blue) · interpolant I_t (orange)`, 8, 18);
+    } else if (m.view === 'density') {
+      g.fillStyle = '#0b0d11';
+      g.fillRect(0, 0, c.width, c.height);
+      drawDensity(g, c, m.map, facts.kl_bins, m.n);
+    } else if (m.view === 'grid') {
+      drawGrid(g, c, m, (x, y) => [px(c, x), py(c, y)]);
     } else {
       dots(m.points, MODEL_COLOR, 2);
+      if (m.paths) drawPaths(g, m.paths, m.n, (x, y) => [px(c, x), py(c, y)]);
       g.fillStyle = '#c9ced6';
-      g.fillText(`N = ${m.n}`, 8, 18);
+      g.fillText(m.paths ? `N = ${m.n} · paths: ${m.n} jump${m.n > 1 ? 's' : ''} (white) and the ODE (orange)` : `N = ${m.n} · click to trace a point's path`, 8, 18);
     }
   }
 
@@ -498,7 +595,7 @@ class Panel {
     if (!facts) return;
     // The reference's numbers are for the checkerboard only.
     const reference = $('dataset').value === 'checkerboard' ? facts.reference_kl[this.q('.method').value] : null;
-    drawKlVsN(this.q('.kl-vs-n'), this.klRows, reference, facts.table_steps);
+    drawKlVsN(this.q('.kl-vs-n'), this.klRows, reference, this.odeRows);
     drawKlVsTime(this.q('.kl-vs-time'), this.klHistory);
   }
 }
@@ -516,9 +613,10 @@ function setPlaying(on) {
 function resetAll() { panels.forEach((p) => p.reset()); }
 
 function showViewControls() {
-  $('time-label').hidden = $('view').value !== 'time';
-  $('t-play').hidden = $('view').value !== 'time';
-  if ($('view').value !== 'time') setSweep(false);
+  const timed = ['time', 'grid'].includes($('view').value);
+  $('time-label').hidden = !timed;
+  $('t-play').hidden = !timed;
+  if (!timed) setSweep(false);
   $('t-value').textContent = Number($('t').value).toFixed(2);
   $('draw').hidden = $('dataset').value !== 'drawn';
 }
@@ -552,7 +650,10 @@ function setSweep(on) {
     showTime();
   }, SWEEP_TICK_MS);
 }
-$('draw-clear').addEventListener('click', () => drawing.clear());
+$('draw-clear').addEventListener('click', () => { drawing.clear(); $('target-note').textContent = ''; });
+$('target-file').addEventListener('change', (e) => { targetFromFile(e.target.files[0]); e.target.value = ''; });
+$('invert').addEventListener('change', () => { if (imageFile) targetFromFile(imageFile); });
+$('clear-paths').addEventListener('click', () => { picks = []; sendPicks(); });
 $('draw-train').addEventListener('click', resetAll);
 
 // Shareable settings: the URL holds the recipe, dataset, view, N, backend and each panel's
@@ -585,7 +686,7 @@ function settingsQuery() {
   const q = new URLSearchParams();
   for (const id of SETTINGS) q.set(id, $(id).value);
   q.set('methods', panels.map((p) => p.q('.method').value).join(','));
-  if ($('dataset').value === 'drawn') q.set('draw', drawing.encode());
+  if ($('dataset').value === 'drawn' && drawing.shareable) q.set('draw', drawing.encode());
   return q;
 }
 

@@ -16,8 +16,14 @@
 //     {type: 'set_n', n}                number of flow-map jumps for drawn samples (the crate's
 //                                       limits.max_n_steps bounds it)
 //     {type: 'set_view', view, t}       what 'samples' carries: 'samples' (N-step samples),
-//                                       'trajectories' (paths through the N jumps) or 'time'
-//                                       (X_{0,t} at slider time t, one network call)
+//                                       'trajectories' (paths through the N jumps), 'time'
+//                                       (X_{0,t} at slider time t, one network call), 'density'
+//                                       (the model's and target's histograms and KL map at N)
+//                                       or 'grid' (a grid of noise pushed through N jumps to t)
+//     {type: 'set_picks', points}       start points [x0, y0, ...] whose paths (N jumps, and the
+//                                       ODE finely) the samples view draws
+//     {type: 'target_file', kind, ...}  a target from a file: {kind: 'image', rgba, size, invert}
+//                                       or {kind: 'csv', text}; answers 'target_made' or 'error'
 //     {type: 'kl_table'}                compute the KL-vs-N table now
 //     {type: 'save'}                    ask for the weights
 //     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
@@ -46,6 +52,13 @@
 //         view 'trajectories': points = the N + 1 stages of TRAJECTORY_POINTS paths, one stage
 //                              after the other; reference = their interpolant end points x1
 //         view 'time':         points = X_{0,t}(x0); reference = the interpolant I_t
+//         view 'density':      map = {model, target, terms, kl} (Session.density_map)
+//         view 'grid':         points = the grid pushed to t; grid = {lines, per_line}
+//         and with picks:      paths = {map: N + 1 stages, ode: ODE_PATH_STEPS + 1 stages}
+//     {type: 'target_made', drawing, error}
+//                                       {size, cells} from 'target_file', or why not
+//     {type: 'kl_ode', rows, step}      the ODE's KL rows (Euler, Heun at the table's N), after
+//                                       the flow map's table is complete
 //     {type: 'kl_table', rows, step, seconds, complete}
 //                                       [{n_steps, kl, noise_floor, samples}, ...] at `step`,
 //                                       after `seconds` of training (wall clock, this session);
@@ -61,10 +74,18 @@ let nSteps = 1;
 let view = 'samples';
 let time = 1;
 let trainSeconds = 0;
-let viewTicket = 0; // counts 'set_view' messages: a queued one that is not the newest skips drawing
+// A view, t or picks changed: the next free moment redraws (also between the rows of a KL
+// table, which can take many seconds). Many changes (a time sweep, a drag) make one drawing.
+let redraw = false;
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
 const TRAJECTORY_POINTS = 200;
-const VIEWS = ['samples', 'trajectories', 'time'];
+const VIEWS = ['samples', 'trajectories', 'time', 'density', 'grid'];
+// The warped grid: GRID_LINES lines each way across the plot square, GRID_POINTS points each.
+const GRID_LINES = 21;
+const GRID_POINTS = 80;
+// A picked point's ODE path: fine Heun steps, to show the curve the N jumps cut across.
+const ODE_PATH_STEPS = 64;
+let picks = null; // Float32Array of picked start points (the crate bounds their number), or null
 let lastDraw = 0;
 let lastKl = 0;
 let busy = Promise.resolve();
@@ -135,6 +156,7 @@ async function adopt(next, options, resumed) {
   sessionOptions = options;
   stepsPerSec = 0; // the rate restarts with the new run (the loop may still be running)
   rateFrom = null;
+  tables = 0;
   post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config, step: session.steps, resumed });
   await saveRun();
   sendTarget();
@@ -148,21 +170,61 @@ function serial(task) {
   return busy;
 }
 
+function requestDraw() {
+  redraw = true;
+  serial(drawIfAsked);
+}
+
+async function drawIfAsked() {
+  if (!redraw || !session) return;
+  redraw = false;
+  await sendSamples();
+}
+
 async function sendSamples() {
   const t0 = performance.now();
-  let points, reference = null;
+  let points = null, reference = null, map = null, grid = null, paths = null;
   if (view === 'trajectories') {
     points = await session.sample(nSteps, TRAJECTORY_POINTS, true);
     reference = session.interpolant(1, TRAJECTORY_POINTS);
   } else if (view === 'time') {
     points = await session.flow_to(time);
     reference = session.interpolant(time);
+  } else if (view === 'density') {
+    map = await session.density_map(nSteps);
+  } else if (view === 'grid') {
+    grid = { lines: GRID_LINES, per_line: GRID_POINTS };
+    points = await session.push(gridPoints(), time, nSteps);
   } else {
     points = await session.sample(nSteps);
+    if (picks) {
+      paths = {
+        map: await session.push(picks, 1, nSteps, 'flow-map', true),
+        ode: await session.push(picks, 1, ODE_PATH_STEPS, 'ode-heun', true),
+      };
+    }
   }
-  const transfer = reference ? [points.buffer, reference.buffer] : [points.buffer];
-  post({ type: 'samples', view, n: nSteps, t: time, points, reference }, transfer);
+  const transfer = [points, reference, paths && paths.map, paths && paths.ode].filter(Boolean).map((a) => a.buffer);
+  post({ type: 'samples', view, n: nSteps, t: time, points, reference, map, grid, paths }, transfer);
   drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
+}
+
+// GRID_LINES vertical then GRID_LINES horizontal lines across the plot square, in noise space.
+function gridPoints() {
+  const r = facts.plot_range;
+  const out = new Float32Array(2 * GRID_LINES * GRID_POINTS * 2);
+  let k = 0;
+  for (const vertical of [true, false]) {
+    for (let i = 0; i < GRID_LINES; i++) {
+      const a = -r + (2 * r * i) / (GRID_LINES - 1);
+      for (let j = 0; j < GRID_POINTS; j++) {
+        const b = -r + (2 * r * j) / (GRID_POINTS - 1);
+        out[k++] = vertical ? a : b;
+        out[k++] = vertical ? b : a;
+      }
+    }
+  }
+  return out;
 }
 
 function sendTarget() {
@@ -172,16 +234,36 @@ function sendTarget() {
 
 // Rows are posted as they come (N = 1 first, the cheapest: a fifth of a second at 4x256), so
 // the page shows KL(N=1) right away and the rest of the table fills in.
-async function sendKl() {
+const ODE_EVERY = 4;
+let tables = 0; // KL tables sent by this session
+async function sendKl(withOde = true) {
   const t0 = performance.now();
   const rows = [];
   const steps = facts.table_steps;
   for (const n of steps) {
     await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
     if (preempted) return;
+    await drawIfAsked(); // a new view need not wait for the whole table
     rows.push(await session.kl(n));
     post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === steps.length });
   }
+  // The ODE the map replaces, up to as many network calls as the map's finest N (Heun's step
+  // costs 2): the chart's x-axis is calls. It costs about twice the map's table, so it comes
+  // with every ODE_EVERY-th table, and whenever a table is asked for (pause, Step, a load).
+  if (withOde || tables % ODE_EVERY === 0) {
+    const ode = [];
+    const most = Math.max(...steps);
+    for (const { name, calls_per_step: calls } of facts.samplers.filter((x) => x.name !== 'flow-map')) {
+      for (const n of steps.filter((n) => n * calls <= most)) {
+        await new Promise((r) => setTimeout(r, 0));
+        if (preempted) return;
+        await drawIfAsked();
+        ode.push(await session.kl(n, name));
+      }
+    }
+    post({ type: 'kl_ode', rows: ode, step: session.steps });
+  }
+  tables++;
   klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
 }
 
@@ -244,7 +326,7 @@ async function loop() {
       await trainSlice();
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
-      if (now - lastKl > klWait) { await sendKl(); lastKl = performance.now(); }
+      if (now - lastKl > klWait) { await sendKl(false); lastKl = performance.now(); }
       if (running && now - lastSave > AUTOSAVE_MS) await saveRun();
     });
     await new Promise((r) => setTimeout(r, 0)); // let queued messages in
@@ -317,21 +399,37 @@ self.onmessage = (ev) => {
       });
       break;
     case 'set_view': {
-      // Only the newest view is drawn: a time sweep sends several a second, and a backlog of
-      // pictures of old times would keep the slider moving after a pause.
-      const ticket = ++viewTicket;
-      serial(async () => {
-        const t = Number(msg.t);
-        if (!VIEWS.includes(msg.view)) throw new Error(`unknown view '${msg.view}' (expected ${VIEWS.join(', ')})`);
-        if (!(t >= 0 && t <= 1)) throw new Error(`t must be in [0, 1], got ${msg.t}`);
-        view = msg.view;
-        time = t;
-        if (session && ticket === viewTicket) await sendSamples();
-      });
+      const t = Number(msg.t);
+      if (!VIEWS.includes(msg.view)) { fail(`unknown view '${msg.view}' (expected ${VIEWS.join(', ')})`); break; }
+      if (!(t >= 0 && t <= 1)) { fail(`t must be in [0, 1], got ${msg.t}`); break; }
+      view = msg.view;
+      time = t;
+      requestDraw();
       break;
     }
     case 'kl_table':
       serial(async () => { need(); await sendKl(); });
+      break;
+    case 'set_picks': {
+      const p = Float32Array.from(msg.points || []);
+      if (p.length % 2 || !p.every(Number.isFinite)) { fail('picks must be finite x, y pairs'); break; }
+      picks = p.length ? p : null;
+      requestDraw();
+      break;
+    }
+    case 'target_file':
+      // Answered with the drawing or the crate's reason (not 'error': the message is the draw
+      // panel's, not this panel's).
+      serial(async () => {
+        try {
+          const drawing = msg.kind === 'image'
+            ? Session.target_from_image(new Uint8Array(msg.rgba), msg.size, Boolean(msg.invert))
+            : Session.target_from_csv(String(msg.text));
+          post({ type: 'target_made', drawing });
+        } catch (e) {
+          post({ type: 'target_made', error: String(e.message || e) });
+        }
+      });
       break;
     case 'save':
       serial(async () => { const bytes = await need().save(); post({ type: 'saved', bytes }, [bytes.buffer]); });
