@@ -4,6 +4,10 @@
 //   docs/view-time.png          the time slider at t = 0.5: X_{0,t} in one call against I_t
 //   docs/view-spirals.png       both methods after TRAIN_SECONDS of live training on spirals
 //   docs/view-drawn.png         draw-your-own (the default face) after TRAIN_SECONDS
+//   docs/view-density.png       the pretrained models' density and KL maps at N = 4
+//   docs/view-grid.png          a grid of noise through 4 jumps to t = 0.5
+//   docs/view-paths.png         three picked points: 4 jumps against the ODE
+//   docs/view-phone.png         the page on a 390 px wide phone
 //
 //   ./dev.sh screenshots        (or: node tests/e2e/screenshots.mjs after `trunk build --release`)
 import { serve, launch } from './harness.mjs';
@@ -28,7 +32,14 @@ try {
 
   for (const k of [1, 2]) await page.click(`.panel:nth-child(${k}) .pretrained`);
   await klAtLeast(20000);
+  await page.waitForFunction(() => window.flowmap.panels.every((p) => p.odeRows), null, { timeout: 300_000 });
   await shot('view-samples');
+  await view('density');
+  await shot('view-density');
+  await page.selectOption('#view', 'grid');
+  await page.$eval('#t', (el) => { el.value = '0.5'; el.dispatchEvent(new Event('input')); });
+  await page.waitForFunction(() => [...document.querySelectorAll('canvas.samples')].every((c) => c.dataset.view === 'grid' && c.dataset.t === '0.5'), null, { timeout: 60_000 });
+  await shot('view-grid');
   await view('trajectories');
   await shot('view-trajectories');
   await page.selectOption('#view', 'time');
@@ -36,6 +47,11 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('canvas.samples')].every((c) => c.dataset.t === '0.5'), null, { timeout: 60_000 });
   await shot('view-time');
   await view('samples');
+  const box = await page.$eval('.panel canvas.samples', (c) => { const b = c.getBoundingClientRect(); return { x: b.left, y: b.top, w: b.width }; });
+  for (const [u, v] of [[0.3, 0.35], [0.62, 0.3], [0.5, 0.7]]) await page.mouse.click(box.x + u * box.w, box.y + v * box.w);
+  await page.waitForFunction(() => window.flowmap.panels.every((p) => p.shown && p.shown.paths && p.shown.paths.map.length === 2 * 3 * 5), null, { timeout: 60_000 });
+  await shot('view-paths');
+  await page.click('#clear-paths');
 
   for (const dataset of ['spirals', 'drawn']) {
     await page.selectOption('#dataset', dataset);
@@ -47,6 +63,9 @@ try {
     await klAtLeast(Math.min(...steps));
     await shot(`view-${dataset}`);
   }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(1000);
+  await shot('view-phone');
 } finally {
   await browser.close();
   server.close();
