@@ -6,10 +6,9 @@ use crate::config::Method;
 use crate::data::{Dataset, base_noise};
 use crate::metrics::{histogram, kl_divergence, kl_terms};
 use crate::model::FlowMapNet;
-use crate::ode::{Solver, solve};
 use crate::readback;
 use crate::rng::{Rng, Stream};
-use crate::sample::{Sampler, points_tensor, sample};
+use crate::sample::{Sampler, points_tensor};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
@@ -87,14 +86,15 @@ impl Evaluator {
             .map(move |c| points_tensor(c.to_vec(), device))
     }
 
-    /// Model samples after `n_steps` jumps from the fixed base noise.
+    /// Model samples after `n_steps` steps of `sampler` from the fixed base noise.
     pub async fn model_points(
         &self,
         net: &FlowMapNet,
         device: &Device,
+        sampler: Sampler,
         n_steps: usize,
     ) -> Result<Vec<f32>, String> {
-        self.points_with(device, |x0| sample(net, x0, n_steps))
+        self.points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
             .await
     }
 
@@ -111,26 +111,14 @@ impl Evaluator {
         Ok(out)
     }
 
-    /// The KL table of the ODE the map replaces (`ode::solve` with `solver` on v_{t,t}), one row
-    /// per [`TABLE_STEPS`] entry counted in solver steps, from the same base noise.
-    pub async fn ode_table(
-        &self,
-        net: &FlowMapNet,
-        device: &Device,
-        solver: Solver,
-    ) -> Result<KlTable, String> {
-        self.table_with(device, |x0, n| solve(net, x0, n, solver))
-            .await
-    }
-
-    /// KL(true || model) after `n_steps` jumps.
+    /// KL(true || model) after `n_steps` jumps of the flow map.
     pub async fn kl_after(
         &self,
         net: &FlowMapNet,
         device: &Device,
         n_steps: usize,
     ) -> Result<f64, String> {
-        Ok(self.kl(&self.model_points(net, device, n_steps).await?))
+        self.kl_with(net, device, Sampler::FlowMap, n_steps).await
     }
 
     /// KL(true || model) after `n_steps` steps of `sampler` (the flow map or the ODE).
@@ -141,10 +129,7 @@ impl Evaluator {
         sampler: Sampler,
         n_steps: usize,
     ) -> Result<f64, String> {
-        let points = self
-            .points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
-            .await?;
-        Ok(self.kl(&points))
+        Ok(self.kl(&self.model_points(net, device, sampler, n_steps).await?))
     }
 
     /// The model's and the target's histograms and each bin's KL term after `n_steps` steps
@@ -156,10 +141,7 @@ impl Evaluator {
         sampler: Sampler,
         n_steps: usize,
     ) -> Result<DensityMap, String> {
-        let points = self
-            .points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
-            .await?;
-        let model = histogram(&points);
+        let model = histogram(&self.model_points(net, device, sampler, n_steps).await?);
         let terms = kl_terms(&self.true_hist, &model);
         let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
         Ok(DensityMap {
@@ -170,21 +152,17 @@ impl Evaluator {
         })
     }
 
-    /// The whole table, one row per [`TABLE_STEPS`] entry.
-    pub async fn table(&self, net: &FlowMapNet, device: &Device) -> Result<KlTable, String> {
-        self.table_with(device, |x0, n| sample(net, x0, n)).await
-    }
-
-    /// The table of any sampler `map(x0, n)` that takes the base noise to t = 1 in n steps.
-    async fn table_with(
+    /// The whole table of `sampler` (the flow map, or the ODE it replaces with N counted in
+    /// solver steps), one row per [`TABLE_STEPS`] entry, from the same base noise.
+    pub async fn table(
         &self,
+        net: &FlowMapNet,
         device: &Device,
-        map: impl Fn(Tensor<2>, usize) -> Tensor<2>,
+        sampler: Sampler,
     ) -> Result<KlTable, String> {
         let mut kl = Vec::with_capacity(TABLE_STEPS.len());
         for n in TABLE_STEPS {
-            let points = self.points_with(device, |x0| map(x0, n)).await?;
-            kl.push(self.kl(&points));
+            kl.push(self.kl_with(net, device, sampler, n).await?);
         }
         Ok(KlTable {
             steps: TABLE_STEPS.to_vec(),

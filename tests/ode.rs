@@ -16,7 +16,7 @@ use flowmap::model::FlowMapNet;
 use flowmap::ode::{Solver, solve};
 use flowmap::readback::block_on;
 use flowmap::rng::Rng;
-use flowmap::sample::{points_tensor, sample};
+use flowmap::sample::{Sampler, points_tensor, sample};
 
 const POINTS: usize = 1000;
 
@@ -119,7 +119,7 @@ fn the_flow_map_lands_where_the_ode_goes_and_one_jump_is_worth_many_steps() {
     // The same in the KL table's terms, 20k samples: one jump against one Euler step.
     let eval = Evaluator::new(Dataset::Checkerboard, 20_000, 0, 1.0);
     let flow = block_on(eval.kl_after(&s.net, &s.device, 1)).unwrap();
-    let ode = block_on(eval.ode_table(&s.net, &s.device, Solver::Euler)).unwrap();
+    let ode = block_on(eval.table(&s.net, &s.device, Sampler::Ode(Solver::Euler))).unwrap();
     println!(
         "KL(N = 1): flow map {flow:.3}, one Euler step {:.3}",
         ode.kl[0]

@@ -33,6 +33,20 @@ fn session(method: Method) -> Session {
     Session::new(small(method), options(), &cpu()).expect("session starts")
 }
 
+/// A PSD-midpoint session of depth 2 and this width.
+fn narrow(width: usize) -> Session {
+    let model = ModelConfig {
+        width,
+        depth: 2,
+        ..Default::default()
+    };
+    let config = Config {
+        model,
+        ..small(Method::PsdMid)
+    };
+    Session::new(config, options(), &cpu()).unwrap()
+}
+
 fn save(s: &Session) -> Vec<u8> {
     block_on(s.save()).expect("save")
 }
@@ -202,19 +216,7 @@ fn save_and_load_round_trip_bit_exact_and_other_shapes_are_refused() {
     assert_eq!(s.steps(), 5);
     assert_eq!(block_on(s.sample(2.0, Some(50.0), false)).unwrap(), pts);
 
-    let mut other = Session::new(
-        Config {
-            model: ModelConfig {
-                width: 16,
-                depth: 2,
-                ..Default::default()
-            },
-            ..small(Method::PsdMid)
-        },
-        options(),
-        &cpu(),
-    )
-    .unwrap();
+    let mut other = narrow(16);
     let err = other.load(&saved).unwrap_err();
     assert!(err.contains("2x32"), "{err}");
 }
@@ -441,19 +443,7 @@ fn mutate(good: &[u8], rng: &mut Rng, k: usize) -> Vec<u8> {
 /// an `Err` or is a valid file that loads and trains; none panics.
 #[test]
 fn mutated_files_are_refused_cleanly_never_a_panic() {
-    let mut s = Session::new(
-        Config {
-            model: ModelConfig {
-                width: 8,
-                depth: 2,
-                ..Default::default()
-            },
-            ..small(Method::PsdMid)
-        },
-        options(),
-        &cpu(),
-    )
-    .unwrap();
+    let mut s = narrow(8);
     block_on(s.train(Some(3.0))).unwrap();
     let (checkpoint, run) = (save(&s), save_run(&s));
     let mut rng = Rng::new(2026);

@@ -11,6 +11,7 @@ use flowmap::eval::{Evaluator, KlTable};
 use flowmap::metrics::{BINS, RANGE, REFERENCE_SAMPLES};
 use flowmap::ode::Solver;
 use flowmap::readback::block_on;
+use flowmap::sample::Sampler;
 use flowmap::trainer::Trainer;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -263,7 +264,8 @@ fn run(mut a: Args) -> Result<(), String> {
         t.seed,
         a.config.model.sigma,
     );
-    let table = block_on(eval.table(&trainer.sampling_net(), &device))?;
+    let net = trainer.sampling_net();
+    let table = block_on(eval.table(&net, &device, Sampler::FlowMap))?;
     // A checkpoint does not record its method: name an evaluated file's row after the file.
     let label = match (&a.load, a.command.as_str()) {
         (Some(path), "eval") => std::path::Path::new(path)
@@ -275,7 +277,7 @@ fn run(mut a: Args) -> Result<(), String> {
     if a.command == "eval" {
         // The ODE the map replaces, on its diagonal v_{t,t}, from the same base noise.
         for solver in Solver::ALL {
-            let ode = block_on(eval.ode_table(&trainer.sampling_net(), &device, solver))?;
+            let ode = block_on(eval.table(&net, &device, Sampler::Ode(solver)))?;
             rows.push((solver.name().to_string(), ode));
         }
     }

@@ -3,11 +3,11 @@
 //   docs/view-trajectories.png  the same models' paths through 4 jumps over the interpolant lines
 //   docs/view-time.png          the time slider at t = 0.5: X_{0,t} in one call against I_t
 //   docs/view-spirals.png       both methods after TRAIN_SECONDS of live training on spirals
-//   docs/view-drawn.png         draw-your-own (the default face) after TRAIN_SECONDS
+//   docs/view-drawn.png         draw-your-own (the default face) at lr 2e-3 after TRAIN_SECONDS
 //   docs/view-density.png       the pretrained models' density and KL maps at N = 4
 //   docs/view-grid.png          a grid of noise through 4 jumps to t = 0.5
 //   docs/view-paths.png         three picked points: 4 jumps against the ODE
-//   docs/view-phone.png         the page on a 390 px wide phone
+//   docs/view-phone.png         the page on a 390 px wide phone (pretrained weights)
 //
 //   ./dev.sh screenshots        (or: node tests/e2e/screenshots.mjs after `trunk build --release`)
 import { serve, launch } from './harness.mjs';
@@ -51,9 +51,16 @@ try {
   for (const [u, v] of [[0.3, 0.35], [0.62, 0.3], [0.5, 0.7]]) await page.mouse.click(box.x + u * box.w, box.y + v * box.w);
   await page.waitForFunction(() => window.flowmap.panels.every((p) => p.shown && p.shown.paths && p.shown.paths.map.length === 2 * 3 * 5), null, { timeout: 60_000 });
   await shot('view-paths');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(1000);
+  await shot('view-phone');
+  await page.setViewportSize({ width: 1200, height: 1180 });
   await page.click('#clear-paths');
 
   for (const dataset of ['spirals', 'drawn']) {
+    // The face at the preset's lr 4e-3 diverged for LSD (the page then offers a restore at half
+    // the rate); 2e-3 trains drawings safely.
+    if (dataset === 'drawn') await page.fill('#lr', '0.002');
     await page.selectOption('#dataset', dataset);
     await page.waitForFunction((d) => [...document.querySelectorAll('.panel')].every((p) => p.dataset.dataset === d), dataset, { timeout: 60_000 });
     await page.click('#play');
@@ -63,9 +70,7 @@ try {
     await klAtLeast(Math.min(...steps));
     await shot(`view-${dataset}`);
   }
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(1000);
-  await shot('view-phone');
+
 } finally {
   await browser.close();
   server.close();
