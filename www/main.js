@@ -81,8 +81,9 @@ let storageWarned = false;
 function storageProblem(e) {
   if (storageWarned) return;
   storageWarned = true;
-  status(`autosave is off: ${e && e.message ? e.message : e}`);
-  console.warn('autosave is off', e);
+  const message = `autosave is off: ${e && e.message ? e.message : e}`;
+  status(message);
+  console.warn(message);
 }
 
 // The autosave: every panel's latest run (the crate's bytes, from the worker's 'run' messages)

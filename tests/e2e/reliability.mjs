@@ -148,6 +148,24 @@ try {
   await ready(page, 1);
   console.log(`restored: ${await text(page, 0, '.note')}`);
   await page.close();
+
+  // 1b. Storage that fails (private mode, quota): said once, and training goes on.
+  const blocked = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  watch(blocked);
+  const warnings = [];
+  blocked.on('console', (m) => { if (/autosave is off/.test(m.text())) warnings.push(m.text()); });
+  await blocked.addInitScript(() => {
+    IDBFactory.prototype.open = () => { throw new DOMException('the quota is exceeded (test)', 'QuotaExceededError'); };
+  });
+  await blocked.goto(`${base}?backend=flex&methods=lsd`);
+  await waitSteps(blocked, 0, 30);
+  await blocked.evaluate(() => window.flowmap.snapshot().catch(() => null)); // another save, refused again
+  const at = await stepOf(blocked, 0);
+  await waitSteps(blocked, 0, at + 20);
+  console.log(`storage refused: ${warnings.length} warning(s) ("${warnings[0]}"), training went on to step ${await stepOf(blocked, 0)}`);
+  if (warnings.length !== 1 || !/quota is exceeded/.test(warnings[0])) fail(`a storage failure must be said once: ${warnings.length} warnings`);
+  if (await blocked.$eval('.panel .error', (e) => e.textContent)) fail('a storage failure showed as a panel error');
+  await blocked.close();
 } catch (e) {
   fail(e.stack || e.message);
 }

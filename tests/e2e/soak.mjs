@@ -66,8 +66,8 @@ while (Date.now() - t0 < MINUTES * 60_000) {
   if (minute >= nextSample) {
     await countSteps();
     const m = await memory();
-    samples.push({ minute: Math.round(minute), ...m, steps: stepsDone });
-    console.log(`minute ${Math.round(minute)}: wasm ${m.wasm.map(mib).join(' + ')} MiB, JS heap ${mib(m.heap)} MiB, ${stepsDone} steps`);
+    samples.push({ minute: Math.floor(minute), ...m, steps: stepsDone });
+    console.log(`minute ${Math.floor(minute)}: wasm ${m.wasm.map(mib).join(' + ')} MiB, JS heap ${mib(m.heap)} MiB, ${stepsDone} steps`);
     nextSample += 1;
   }
   try {
