@@ -165,14 +165,18 @@ async function adopt(next, options, resumed) {
 }
 
 // Commands run one at a time, in order: the session is never used concurrently.
-function serial(task) {
-  busy = busy.then(task).catch(fail);
+// `waiting` counts the commands queued behind the running one (redraws excepted: those happen
+// between KL rows anyway), so that optional work (the ODE's KL rows) can step aside for them.
+let waiting = 0;
+function serial(task, { command = true } = {}) {
+  if (command) waiting++;
+  busy = busy.then(() => { if (command) waiting--; return task(); }).catch(fail);
   return busy;
 }
 
 function requestDraw() {
   redraw = true;
-  serial(drawIfAsked);
+  serial(drawIfAsked, { command: false });
 }
 
 async function drawIfAsked() {
@@ -257,6 +261,7 @@ async function sendKl(withOde = true) {
       for (const n of steps.filter((n) => n * calls <= most)) {
         await new Promise((r) => setTimeout(r, 0));
         if (preempted) return;
+        if (waiting > 0) return; // a command waits: the ODE rows come with a later table
         await drawIfAsked();
         ode.push(await session.kl(n, name));
       }
