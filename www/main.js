@@ -78,6 +78,7 @@ const py = (c, y) => c.height - ((y + facts.plot_range) / (2 * facts.plot_range)
 
 // Storage problems (private mode, quota) are shown once; training goes on without autosave.
 let storageWarned = false;
+let storageOff = false; // set when the saved runs could not be read: writing would overwrite them
 function storageProblem(e) {
   if (storageWarned) return;
   storageWarned = true;
@@ -90,11 +91,14 @@ function storageProblem(e) {
 // and the settings it started from, written in order.
 let writing = Promise.resolve();
 function persist() {
+  if (storageOff) return writing;
   const record = {
     version: 1,
     query: settingsQuery().toString(),
     savedAt: Date.now(),
-    panels: panels.map((p) => p.lastRun && { method: p.q('.method').value, ...p.lastRun, klHistory: p.klHistory }),
+    panels: panels.map((p) => p.lastRun && p.config && { method: p.config.train.method, ...p.lastRun, klHistory: p.klHistory }),
+    // A target from a file is not in the URL (too long): the record keeps it.
+    drawing: drawing.shareable ? null : { size: drawing.size, cells: Array.from(drawing.cells) },
   };
   writing = writing.then(() => saveRuns(record)).catch(storageProblem);
   return writing;
@@ -144,7 +148,8 @@ function pickable(c) {
 }
 
 // A target from a file: the browser decodes an image and scales it into a square of the crate's
-// grid (aspect kept, on white, so margins carry no mass); the crate turns pixels or CSV text into
+// grid (aspect kept, on a transparent square, so margins carry no mass, inverted or not); the
+// crate turns pixels or CSV text into
 // a drawing (src/target_file.rs) or says why not, and the current target stays.
 let imageFile = null; // the last image, kept for the invert toggle
 async function targetFromFile(file) {
@@ -155,6 +160,7 @@ async function targetFromFile(file) {
   let msg;
   const csv = /\.csv$/i.test(file.name) || file.type === 'text/csv';
   if (csv) {
+    imageFile = null; // the invert toggle is for images
     msg = { type: 'target_file', kind: 'csv', text: await file.text() };
   } else {
     let bitmap;
@@ -165,9 +171,7 @@ async function targetFromFile(file) {
     imageFile = file;
     const size = facts.file_grid;
     const canvas = new OffscreenCanvas(size, size);
-    const g = canvas.getContext('2d');
-    g.fillStyle = '#ffffff';
-    g.fillRect(0, 0, size, size);
+    const g = canvas.getContext('2d'); // transparent: margins carry no mass, inverted or not
     const scale = size / Math.max(bitmap.width, bitmap.height);
     const [w, h] = [bitmap.width * scale, bitmap.height * scale];
     g.drawImage(bitmap, (size - w) / 2, (size - h) / 2, w, h);
@@ -248,7 +252,8 @@ class Panel {
     const now = Date.now();
     this.recoveries = this.recoveries.filter((t) => now - t < 60000).concat(now);
     if (this.recoveries.length > MAX_RECOVERIES_PER_MINUTE) {
-      this.error(`${why}; this happened ${this.recoveries.length} times within a minute, so the panel stopped. Reload the page to try again.`);
+      this.stopped = true;
+      this.error(`${why}; this happened ${this.recoveries.length} times within a minute, so the panel stopped. Reset (or reload the page) to try again.`);
       return;
     }
     if (cpu) this.cpuOnly = true;
@@ -257,6 +262,14 @@ class Panel {
     this.noteAfterReady = `${why}: ${cpu ? 'continuing on the CPU' : 'started a new worker'} from ${run ? `the run saved at step ${run.step}` : 'scratch'}.`;
     this.q('.note').textContent = `${why}; restarting…`;
     this.spawn();
+  }
+
+  // A new worker after the panel stopped, starting the controls' settings.
+  restart() {
+    this.stopped = false;
+    this.recoveries = [];
+    this.pending = null;
+    this.spawn(); // 'booted' resets
   }
 
   // Continue a saved run in this panel's worker (a copy of the bytes: lastRun keeps its own).
@@ -296,8 +309,8 @@ class Panel {
   // Ask the worker for a new session. The panel keeps showing the old run until the worker
   // confirms ('ready' clears it); a rejected recipe comes back as 'error' and loses nothing.
   reset() {
+    if (this.stopped) { this.restart(); return; } // the user asks again after the recovery limit
     if (!facts) return; // the 'booted' message resets once the crate's facts are known
-    this.cpuOnly = false;
     this.awaiting = 'controls';
     this.send({ type: 'init', config: recipe(this.q('.method').value), options: this.options() });
   }
@@ -308,11 +321,15 @@ class Panel {
     this.awaiting = null;
     if (was === 'resume' && !this.ready) {
       this.error(`the saved run could not be resumed (${message}); starting the settings above`);
+      this.noteAfterReady = null;
+      this.resuming = null;
       this.reset();
+      this.keepError = true;
     } else if (was === 'controls' && !this.ready) {
       this.error(`${message}. Training the default recipe instead.`);
       const { model, train } = facts.presets.browser;
       this.awaiting = 'preset';
+      this.keepError = true;
       this.send({ type: 'init', config: { model, train: { ...train, method: this.q('.method').value, dataset: dataset() } }, options: this.options() });
     } else {
       this.error(message);
@@ -368,7 +385,8 @@ class Panel {
   }
 
   receive(msg) {
-    this.waiters = this.waiters.filter((w) => (w.type === msg.type ? (w.resolve(msg), false) : true));
+    const w = this.waiters.findIndex((x) => x.type === msg.type); // the oldest question of this type
+    if (w >= 0) this.waiters.splice(w, 1)[0].resolve(msg);
     switch (msg.type) {
       case 'booted':
         adoptFacts(msg.facts);
@@ -379,11 +397,13 @@ class Panel {
         break;
       case 'status': status(msg.text); break;
       case 'ready': {
-        const keepError = this.awaiting === 'preset'; // says why the default recipe runs
+        const keepError = this.keepError; // says why another run than the one asked for runs
+        this.keepError = false;
         const error = this.q('.error').textContent;
         this.ready = true;
         this.awaiting = null;
         this.config = msg.config;
+        this.q('.method').value = msg.config.train.method; // the run's, e.g. a resumed one
         this.clear();
         if (keepError) this.q('.error').textContent = error;
         if (msg.resumed && this.resuming) {
@@ -450,7 +470,7 @@ class Panel {
       case 'device-lost': this.recover(msg.message, { cpu: true }); break;
       case 'stats': break;
       case 'error':
-        if (this.awaiting) this.notMade(msg.message);
+        if (this.awaiting && (msg.of === 'init' || msg.of === 'resume')) this.notMade(msg.message);
         else this.error(msg.message);
         break;
       default: console.warn('unknown worker message', msg);
@@ -623,10 +643,10 @@ function showViewControls() {
 }
 
 $('play').addEventListener('click', () => setPlaying(!playing));
-$('step').addEventListener('click', () => { setPlaying(false); panels.forEach((p) => p.send({ type: 'step' })); });
+$('step').addEventListener('click', () => { setPlaying(false); panels.forEach((p) => p.ready && p.send({ type: 'step' })); });
 $('reset').addEventListener('click', resetAll);
-$('n').addEventListener('change', () => panels.forEach((p) => p.send({ type: 'set_n', n: Number($('n').value) })));
-$('backend').addEventListener('change', () => panels.forEach((p) => p.reset()));
+$('n').addEventListener('change', () => panels.forEach((p) => p.ready && p.send({ type: 'set_n', n: Number($('n').value) })));
+$('backend').addEventListener('change', () => panels.forEach((p) => { p.cpuOnly = false; p.reset(); }));
 $('dataset').addEventListener('change', () => { showViewControls(); resetAll(); });
 $('view').addEventListener('change', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
 $('t').addEventListener('input', () => { setSweep(false); showTime(); });
@@ -651,7 +671,7 @@ function setSweep(on) {
     showTime();
   }, SWEEP_TICK_MS);
 }
-$('draw-clear').addEventListener('click', () => { drawing.clear(); $('target-note').textContent = ''; });
+$('draw-clear').addEventListener('click', () => { drawing.clear(); imageFile = null; $('target-note').textContent = ''; });
 $('target-file').addEventListener('change', (e) => { targetFromFile(e.target.files[0]); e.target.value = ''; });
 $('invert').addEventListener('change', () => { if (imageFile) targetFromFile(imageFile); });
 $('clear-paths').addEventListener('click', () => { picks = []; sendPicks(); });
@@ -664,7 +684,7 @@ const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't
 // The settings that make a run: a URL that names other values than the saved run's starts them.
 const RECIPE = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'draw', 'methods'];
 const url = new URLSearchParams(location.search);
-const saved = await loadRuns().catch((e) => { storageProblem(e); return undefined; });
+const saved = await loadRuns().catch((e) => { storageProblem(e); storageOff = true; return undefined; });
 const savedQuery = saved && saved.version === 1 && saved.panels.some(Boolean) ? new URLSearchParams(saved.query) : null;
 const resuming = savedQuery && RECIPE.every((k) => !url.has(k) || url.get(k) === savedQuery.get(k));
 // Resuming: the saved run's settings, with the URL's view, N, t and backend on top.
@@ -696,6 +716,7 @@ function saveSettings() { history.replaceState(null, '', `?${settingsQuery()}`);
 showViewControls();
 methods.forEach((m, k) => panels.push(new Panel(m, resuming ? saved.panels[k] : null)));
 if (resuming) {
+  if (saved.drawing) drawing.setCells(saved.drawing);
   const when = new Date(saved.savedAt).toLocaleString();
   $('resumed').querySelector('.what').textContent = `${when}, ${saved.panels.filter(Boolean).map((p) => `${p.method} step ${p.step}`).join(', ')}`;
   $('resumed').hidden = false;
@@ -704,7 +725,11 @@ if (resuming) {
 $('fresh').addEventListener('click', () => {
   $('resumed').hidden = true;
   writing = writing.then(() => clearRuns()).catch(storageProblem); // before the new runs' saves
-  for (const p of panels) { p.lastRun = null; p.q('.note').textContent = ''; p.reset(); }
+  for (const p of panels) {
+    Object.assign(p, { lastRun: null, pending: null, resuming: null, noteAfterReady: null });
+    p.q('.note').textContent = '';
+    p.reset(); // before wasm has loaded this waits: 'booted' resets, now that nothing is pending
+  }
 });
 // Leaving or hiding the tab saves every run (best effort: a closing tab may not wait for it).
 const snapshotAll = () => { for (const p of panels) if (p.ready) p.send({ type: 'snapshot' }); };

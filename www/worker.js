@@ -65,7 +65,8 @@
 //                                       sent once per row as the table fills (N = 1 first)
 //     {type: 'saved', bytes}            Uint8Array
 //     {type: 'loaded', step, config}   new weights (trained `step` steps); training time restarts
-//     {type: 'error', message}          a failed command; the session keeps its state
+//     {type: 'error', message, of}      a failed command; the session keeps its state. `of` is
+//                                       'init' or 'resume' when making a session failed
 import init, { Session, wasm_memory_bytes } from './flowmap.js';
 
 let session = null;
@@ -121,8 +122,10 @@ const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const fail = (e) => {
   const message = String(e && e.message ? e.message : e);
   if (e instanceof WebAssembly.RuntimeError) die('crashed', `the wasm instance trapped: ${message}`);
-  else post({ type: 'error', message });
+  else post({ type: 'error', message, of: e && e.of });
 };
+// Marks a failure to make a session ('init' or 'resume'): the page falls back only for those.
+const making = (of) => (e) => { if (!(e instanceof WebAssembly.RuntimeError)) e = Object.assign(new Error(String(e.message || e)), { of }); throw e; };
 function die(type, message) {
   if (dead) return;
   dead = true;
@@ -144,6 +147,7 @@ if (self.GPUAdapter && GPUAdapter.prototype.requestDevice) {
 }
 
 async function saveRun() {
+  if (session.diverged) return; // keep the last good run: it is what "Restore" offers
   const bytes = await session.save_run();
   lastSave = performance.now();
   post({ type: 'run', bytes, step: session.steps, seconds: trainSeconds }, [bytes.buffer]);
@@ -176,7 +180,22 @@ function serial(task, { command = true } = {}) {
 
 function requestDraw() {
   redraw = true;
+  lastViewAt = performance.now();
   serial(drawIfAsked, { command: false });
+}
+
+// While the view keeps changing (a time sweep, a drag), a KL table waits between its rows and
+// keeps drawing, for at most POSTPONE_MS per row: the pictures follow the slider.
+const VIEW_CALM_MS = 300;
+const POSTPONE_MS = 5000;
+let lastViewAt = -Infinity;
+async function letViewsThrough() {
+  const t0 = performance.now();
+  do {
+    await drawIfAsked();
+    if (performance.now() - lastViewAt > VIEW_CALM_MS) return;
+    await new Promise((r) => setTimeout(r, 30));
+  } while (performance.now() - t0 < POSTPONE_MS);
 }
 
 async function drawIfAsked() {
@@ -187,29 +206,31 @@ async function drawIfAsked() {
 
 async function sendSamples() {
   const t0 = performance.now();
+  // What to draw, fixed now: 'set_view' and 'set_picks' change these while this awaits.
+  const [v, t, n, starts] = [view, time, nSteps, picks];
   let points = null, reference = null, map = null, grid = null, paths = null;
-  if (view === 'trajectories') {
-    points = await session.sample(nSteps, TRAJECTORY_POINTS, true);
+  if (v === 'trajectories') {
+    points = await session.sample(n, TRAJECTORY_POINTS, true);
     reference = session.interpolant(1, TRAJECTORY_POINTS);
-  } else if (view === 'time') {
-    points = await session.flow_to(time);
-    reference = session.interpolant(time);
-  } else if (view === 'density') {
-    map = await session.density_map(nSteps);
-  } else if (view === 'grid') {
+  } else if (v === 'time') {
+    points = await session.flow_to(t);
+    reference = session.interpolant(t);
+  } else if (v === 'density') {
+    map = await session.density_map(n);
+  } else if (v === 'grid') {
     grid = { lines: GRID_LINES, per_line: GRID_POINTS };
-    points = await session.push(gridPoints(), time, nSteps);
+    points = await session.push(gridPoints(), t, n);
   } else {
-    points = await session.sample(nSteps);
-    if (picks) {
+    points = await session.sample(n);
+    if (starts) {
       paths = {
-        map: await session.push(picks, 1, nSteps, 'flow-map', true),
-        ode: await session.push(picks, 1, ODE_PATH_STEPS, 'ode-heun', true),
+        map: await session.push(starts, 1, n, 'flow-map', true),
+        ode: await session.push(starts, 1, ODE_PATH_STEPS, 'ode-heun', true),
       };
     }
   }
   const transfer = [points, reference, paths && paths.map, paths && paths.ode].filter(Boolean).map((a) => a.buffer);
-  post({ type: 'samples', view, n: nSteps, t: time, points, reference, map, grid, paths }, transfer);
+  post({ type: 'samples', view: v, n, t, points, reference, map, grid, paths }, transfer);
   drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
 }
 
@@ -247,7 +268,7 @@ async function sendKl(withOde = true) {
   for (const n of steps) {
     await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
     if (preempted) return;
-    await drawIfAsked(); // a new view need not wait for the whole table
+    await letViewsThrough(); // a new view need not wait for the whole table
     rows.push(await session.kl(n));
     post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === steps.length });
   }
@@ -262,7 +283,7 @@ async function sendKl(withOde = true) {
         await new Promise((r) => setTimeout(r, 0));
         if (preempted) return;
         if (waiting > 0) return; // a command waits: the ODE rows come with a later table
-        await drawIfAsked();
+        await letViewsThrough();
         ode.push(await session.kl(n, name));
       }
     }
@@ -357,7 +378,7 @@ self.onmessage = (ev) => {
           ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
         // The old session stays, and keeps training if it was, until the new one exists: a
         // config the crate rejects loses nothing.
-        const next = await Session.create(msg.config, msg.options);
+        const next = await Session.create(msg.config, msg.options).catch(making('init'));
         trainSeconds = 0;
         await adopt(next, msg.options, false);
       });
@@ -367,7 +388,8 @@ self.onmessage = (ev) => {
       serial(async () => {
         preempted = false;
         post({ type: 'status', text: 'resuming the saved run…' });
-        const next = await Session.resume(new Uint8Array(msg.bytes), msg.options, msg.lr ?? undefined);
+        const next = await Session.resume(new Uint8Array(msg.bytes), msg.options, msg.lr ?? undefined)
+          .catch(making('resume'));
         trainSeconds = Number(msg.seconds) || 0;
         await adopt(next, msg.options, true);
       });
@@ -432,6 +454,7 @@ self.onmessage = (ev) => {
             : Session.target_from_csv(String(msg.text));
           post({ type: 'target_made', drawing });
         } catch (e) {
+          if (e instanceof WebAssembly.RuntimeError) throw e; // a dead instance: fail() says so
           post({ type: 'target_made', error: String(e.message || e) });
         }
       });

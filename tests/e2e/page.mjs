@@ -138,7 +138,8 @@ try {
   await page.click('#t-play');
   await page.waitForTimeout(1500);
   const t1 = await drawnT();
-  await page.waitForTimeout(1000);
+  // A KL row in progress (up to seconds at 6x256 on a busy CPU) delays the next picture.
+  await page.waitForFunction((t) => Number(document.querySelector('canvas.samples').dataset.t) !== t, t1, { timeout: 30_000 }).catch(() => {});
   const t2 = await drawnT();
   await page.click('#t-play');
   // Pictures lag the slider by what the workers have queued; once they reach its last value,
