@@ -160,6 +160,7 @@ async function adopt(next, options, resumed) {
   sessionOptions = options;
   stepsPerSec = 0; // the rate restarts with the new run (the loop may still be running)
   rateFrom = null;
+  perCall = 1;
   tables = 0;
   post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config, step: session.steps, resumed });
   await saveRun();
@@ -314,27 +315,27 @@ async function adoptArchitecture(bytes) {
 // Steps per second of wall time, drawing and KL included: what the user experiences.
 let stepsPerSec = 0;
 let rateFrom = null; // {time, step} of the previous report
+// One train_step call per slice: the losses are read once per slice (one buffer map on WebGPU,
+// a round trip), and the GPU is never more than a slice of queued steps behind the CPU (cubecl
+// does not throttle on wasm). The call's step count aims at SLICE_MS from the last call's time,
+// at most doubling per slice so that a slow first step (shader compilation) does not overshoot.
+let perCall = 1;
 async function trainSlice(maxSteps = Infinity) {
   const t0 = performance.now();
-  let done = 0;
-  let report = null;
-  // Steps per call grow until a call takes ~1/4 of a slice, so fast backends are not call-bound.
-  let chunk = 1;
-  while (done < maxSteps && performance.now() - t0 < SLICE_MS) {
-    const c0 = performance.now();
-    try {
-      report = await session.train_step(Math.min(chunk, maxSteps - done));
-    } catch (e) {
-      running = false; // e.g. divergence: continuing would only repeat the error
-      if (session.diverged) {
-        post({ type: 'diverged', message: String(e.message || e), step: session.steps });
-        return;
-      }
-      throw e;
+  const count = Math.max(1, Math.min(perCall, maxSteps, facts.limits.max_steps_per_call));
+  let report;
+  try {
+    report = await session.train_step(count);
+  } catch (e) {
+    running = false; // e.g. divergence: continuing would only repeat the error
+    if (session.diverged) {
+      post({ type: 'diverged', message: String(e.message || e), step: session.steps });
+      return;
     }
-    done += Math.min(chunk, maxSteps - done);
-    if (performance.now() - c0 < SLICE_MS / 4) chunk *= 2;
+    throw e;
   }
+  const took = Math.max(1, performance.now() - t0);
+  perCall = Math.max(1, Math.min(2 * count, Math.round((count * SLICE_MS) / took)));
   const now = performance.now();
   trainSeconds += (now - t0) / 1000;
   if (rateFrom && now > rateFrom.time) {
