@@ -86,7 +86,8 @@ impl Evaluator {
             .map(move |c| points_tensor(c.to_vec(), device))
     }
 
-    /// Model samples after `n_steps` steps of `sampler` from the fixed base noise.
+    /// Model samples after `n_steps` steps of `sampler` from the fixed base noise, chunk by
+    /// chunk.
     pub async fn model_points(
         &self,
         net: &FlowMapNet,
@@ -94,19 +95,9 @@ impl Evaluator {
         sampler: Sampler,
         n_steps: usize,
     ) -> Result<Vec<f32>, String> {
-        self.points_with(device, |x0| sampler.run(net, x0, n_steps, 1.0))
-            .await
-    }
-
-    /// `map` applied to the fixed base noise, chunk by chunk, read back.
-    pub async fn points_with(
-        &self,
-        device: &Device,
-        map: impl Fn(Tensor<2>) -> Tensor<2>,
-    ) -> Result<Vec<f32>, String> {
         let mut out = Vec::with_capacity(self.base.len());
         for x0 in self.base_chunks(device) {
-            out.extend(readback::floats(map(x0)).await?);
+            out.extend(readback::floats(sampler.run(net, x0, n_steps, 1.0)).await?);
         }
         Ok(out)
     }

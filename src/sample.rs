@@ -18,11 +18,6 @@ pub fn check_steps(n_steps: usize) -> Result<(), String> {
     }
 }
 
-/// All N+1 points of each trajectory: element k is x at time k/N. `x0`: [B, 2].
-pub fn trajectory(net: &FlowMapNet, x0: Tensor<2>, n_steps: usize) -> Vec<Tensor<2>> {
-    Sampler::FlowMap.stages(net, x0, n_steps, 1.0)
-}
-
 /// How points travel from time 0 to a time t in N steps: the flow map's N jumps, or the
 /// probability-flow ODE on v_{t,t} that the map replaces (ode.rs), on the uniform grid k t / N.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

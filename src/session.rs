@@ -17,7 +17,7 @@ use crate::metrics::RANGE;
 use crate::readback;
 use crate::rng::{Rng, Stream};
 use crate::run_state;
-use crate::sample::{MAX_STEPS, Sampler, jump, points_tensor, sample, trajectory};
+use crate::sample::{MAX_STEPS, Sampler, jump, points_tensor};
 use crate::trainer::{Losses, Trainer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -350,23 +350,9 @@ impl Session {
         let n_steps = whole(n_steps, "n_steps", 1, MAX_STEPS)?;
         let count = self.count(count)?;
         bound_work(count, n_steps)?;
-        if with_trajectory && (n_steps + 1) * count > MAX_POINTS {
-            return Err(format!(
-                "a trajectory of {n_steps} jumps for {count} points returns {} points; at most {MAX_POINTS}",
-                (n_steps + 1) * count
-            ));
-        }
-        let (net, x0) = (self.trainer.sampling_net(), self.picture_base(count));
-        let stages: Vec<Tensor<2>> = if with_trajectory {
-            trajectory(&net, x0, n_steps)
-        } else {
-            vec![sample(&net, x0, n_steps)]
-        };
-        let mut out = Vec::with_capacity(stages.len() * count * 2);
-        for s in stages {
-            out.extend(readback::floats(s).await?);
-        }
-        Ok(out)
+        let x0 = self.picture_base(count);
+        self.carry(x0, count, 1.0, n_steps, Sampler::FlowMap, with_trajectory)
+            .await
     }
 
     /// X_{0,t}(x0) for the same base points as `sample`: where the flow map puts the noise at
@@ -466,23 +452,37 @@ impl Session {
         }
         let t = unit_time(t)?;
         let (sampler, n_steps) = self.sampler_steps(Some(n_steps), sampler, count)?;
+        let x0 = points_tensor(points.to_vec(), &self.device);
+        self.carry(x0, count, t, n_steps, sampler, stages).await
+    }
+
+    /// `x0` (`count` points, [count, 2]) carried to time `t` in `n_steps` steps of `sampler`
+    /// with the sampling weights, read back: all N + 1 stages one after the other with
+    /// `stages`, else the end points. A trajectory returning more than [`MAX_POINTS`] points is
+    /// refused before any work.
+    async fn carry(
+        &self,
+        x0: Tensor<2>,
+        count: usize,
+        t: f32,
+        n_steps: usize,
+        sampler: Sampler,
+        stages: bool,
+    ) -> Result<Vec<f32>, String> {
         if stages && (n_steps + 1) * count > MAX_POINTS {
             return Err(format!(
-                "{} stages of {count} points is {} points; at most {MAX_POINTS}",
+                "a trajectory of {} stages of {count} points returns {} points; at most {MAX_POINTS}",
                 n_steps + 1,
                 (n_steps + 1) * count
             ));
         }
-        let (net, x0) = (
-            self.trainer.sampling_net(),
-            points_tensor(points.to_vec(), &self.device),
-        );
+        let net = self.trainer.sampling_net();
         let out = if stages {
             sampler.stages(&net, x0, n_steps, t)
         } else {
             vec![sampler.run(&net, x0, n_steps, t)]
         };
-        let mut host = Vec::with_capacity(out.len() * points.len());
+        let mut host = Vec::with_capacity(out.len() * count * 2);
         for s in out {
             host.extend(readback::floats(s).await?);
         }
