@@ -21,10 +21,25 @@ const watch = (page) => {
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
 };
 const stepOf = (page, k) => page.$eval(`.panel:nth-child(${k + 1}) .rate`, (e) => Number((/step (\d+)/.exec(e.textContent) || [0, -1])[1]));
+// A timeout says what the panel showed (its step line, note and error, the Play button).
 const waitSteps = (page, k, atLeast, timeout = 120_000) => page.waitForFunction(([k, s]) => {
   const e = document.querySelector(`.panel:nth-child(${k + 1}) .rate`);
   return e && Number((/step (\d+)/.exec(e.textContent) || [0, -1])[1]) >= s;
-}, [k, atLeast], { timeout });
+}, [k, atLeast], { timeout }).catch(async (e) => {
+  const seen = await page.evaluate((k) => {
+    const p = document.querySelectorAll('.panel')[k];
+    const t = (sel) => (p && p.querySelector(sel) || {}).textContent;
+    return { rate: t('.rate'), note: t('.note'), error: t('.error'), backend: t('.backend'), play: document.getElementById('play').textContent };
+  }, k).catch(() => 'the page did not answer');
+  throw new Error(`panel ${k} did not reach step ${atLeast}: ${JSON.stringify(seen)}\n${e.message}`);
+});
+// Starts training and waits for the button to say so (once, in CI, a click right after the
+// panels became ready did not start training: the timeout now says what the page showed).
+const play = async (page) => {
+  await page.click('#play');
+  await page.waitForFunction(() => document.getElementById('play').textContent.includes('Pause'), null, { timeout: 10_000 })
+    .catch(async () => { throw new Error(`Play did not start training: the button says ${await page.textContent('#play')}`); });
+};
 const ready = (page, n = 2) => page.waitForFunction((n) => window.flowmap && window.flowmap.panels.length === n
   && window.flowmap.panels.every((p) => p.ready), n, { timeout: 120_000 });
 const text = (page, k, sel) => page.$eval(`.panel:nth-child(${k + 1}) ${sel}`, (e) => e.textContent);
@@ -75,7 +90,7 @@ try {
   console.log(`a URL with width=64 starts its settings: ${arch}`);
 
   // 2. A worker that traps is replaced and resumes its last autosave.
-  await page.click('#play');
+  await play(page);
   await waitSteps(page, 0, 30);
   const before = await page.evaluate(() => window.flowmap.snapshot().then((r) => r.panels[0].step));
   await page.evaluate(() => window.flowmap.panels[0].send({ type: 'test-crash' }));
