@@ -27,5 +27,6 @@ pub mod sample;
 pub mod session;
 pub mod target_file;
 pub mod trainer;
+pub mod trial;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

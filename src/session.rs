@@ -161,6 +161,8 @@ pub struct Facts {
     pub samplers: Vec<SamplerFacts>,
     /// Cells per side of a target made from an image or a CSV.
     pub file_grid: usize,
+    /// The budget of `auto`'s timed trial (trial.rs).
+    pub trial: crate::trial::TrialPlan,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -223,6 +225,7 @@ impl Facts {
                 })
                 .collect(),
             file_grid: crate::target_file::FILE_GRID,
+            trial: crate::trial::PLAN,
         }
     }
 }
@@ -304,6 +307,25 @@ impl Session {
     /// Optimizer steps done so far.
     pub fn steps(&self) -> usize {
         self.trainer.steps_done()
+    }
+
+    /// Trains on with another batch size from the next step (`auto`'s batch search): the
+    /// weights, moments and data stream go on; the schedule is unchanged. Rejects a batch the
+    /// config's bounds refuse, and then changes nothing.
+    pub fn set_batch_size(&mut self, batch: f64) -> Result<(), String> {
+        let batch = whole(batch, "batch", 2, MAX_BATCH)?;
+        let mut config = self.config().clone();
+        config.train.batch_size = batch;
+        config.validate()?; // batch x width x depth activations
+        self.trainer.set_batch_size(batch);
+        Ok(())
+    }
+
+    /// The largest batch this network may train with: [`MAX_BATCH`], and the activation
+    /// bound's share for its width and depth.
+    pub fn batch_limit(&self) -> usize {
+        let m = &self.config().model;
+        MAX_BATCH.min(MAX_ACTIVATIONS / (m.width * m.depth).max(1))
     }
 
     /// Floating-point operations of one optimizer step (matrix products).

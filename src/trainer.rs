@@ -124,6 +124,11 @@ impl Trainer {
         &self.config
     }
 
+    /// The batch size of the next steps (the caller checks it against the config's bounds).
+    pub fn set_batch_size(&mut self, batch: usize) {
+        self.config.train.batch_size = batch;
+    }
+
     pub fn steps_done(&self) -> usize {
         self.step
     }

@@ -7,6 +7,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::session::{self, BackendChoice, Facts, Options};
 use crate::target_file;
+use crate::trial;
 use burn::tensor::Device;
 use js_sys::{Float32Array, Uint8Array};
 use serde::Serialize;
@@ -74,6 +75,41 @@ impl Session {
     /// limits, table_steps, reference_kl, plot_range}`.
     pub fn facts() -> Result<JsValue, JsError> {
         to_js(&Facts::get())
+    }
+
+    /// `auto`'s verdict after its timed trial (trial.rs): `{backend, note}` for WebGPU at
+    /// `gpu_ms` per step, or failed with `gpu_error`, or (neither) unfinished within the box,
+    /// against the CPU backend `options` name at `cpu_ms`.
+    pub fn choose_backend(
+        cpu_ms: f64,
+        gpu_ms: Option<f64>,
+        gpu_error: Option<String>,
+        options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let options: Options = from_js(options, "options")?;
+        let cpu = match options.validate().map_err(err)? {
+            BackendChoice::Auto { cpu } => cpu,
+            _ => return Err(err("choose_backend is for options.backend 'auto'".into())),
+        };
+        let gpu = match (gpu_ms, gpu_error) {
+            (Some(ms), _) => trial::GpuTrial::Timed(ms),
+            (None, Some(why)) => trial::GpuTrial::Failed(why),
+            (None, None) => trial::GpuTrial::Unfinished,
+        };
+        to_js(&trial::choose(cpu, cpu_ms, &gpu).map_err(err)?)
+    }
+
+    /// One step of `auto`'s batch search (trial.rs): `timed` is `[[batch, ms per step], ...]`,
+    /// the run's batch first and each next one doubled; resolves to `{next, keep, note}` within
+    /// this network's bounds.
+    pub fn grow_batch(&self, timed: JsValue) -> Result<JsValue, JsError> {
+        let timed: Vec<(usize, f64)> = from_js(timed, "timed")?;
+        to_js(&trial::grow_batch(&timed, self.core.batch_limit()).map_err(err)?)
+    }
+
+    /// Trains on with `batch` samples per step (the weights, moments and data stream go on).
+    pub fn set_batch_size(&mut self, batch: f64) -> Result<(), JsError> {
+        self.core.set_batch_size(batch).map_err(err)
     }
 
     /// "webgpu", "flex" or "ndarray".

@@ -359,6 +359,52 @@ fn a_resumed_run_continues_bit_for_bit() {
     }
 }
 
+/// `auto`'s batch search trains on with a larger batch: exactly the run that resuming with
+/// the batch edited into the saved config gives (nothing else changes), not the run that kept
+/// its batch. A batch the bounds refuse (MAX_BATCH, or the activations of this network past
+/// `batch_limit`) is refused by name and changes nothing.
+#[test]
+fn a_larger_batch_trains_on_from_the_same_run() {
+    let mut a = session(Method::Lsd);
+    block_on(a.train(Some(4.0))).unwrap();
+    let bytes = save_run(&a);
+    let b0 = a.config().train.batch_size;
+    let mut kept = Session::resume(&bytes, options(), &cpu(), None).unwrap();
+    let mut edit = Session::resume(
+        &edited(&bytes, |s| s.config.train.batch_size = 2 * b0),
+        options(),
+        &cpu(),
+        None,
+    )
+    .unwrap();
+    a.set_batch_size((2 * b0) as f64).unwrap();
+    assert_eq!(a.config().train.batch_size, 2 * b0);
+    for s in [&mut a, &mut kept, &mut edit] {
+        block_on(s.train(Some(3.0))).unwrap();
+    }
+    assert_eq!(save_run(&a), save_run(&edit), "only the batch changed");
+    assert_ne!(save(&a), save(&kept), "the larger batch must be used");
+
+    let before = save_run(&a);
+    let over_max = (a.batch_limit() + 1) as f64; // this small net is bound by MAX_BATCH
+    for bad in [1.0, f64::NAN, 2.5, 1e12, over_max] {
+        let err = a.set_batch_size(bad).unwrap_err();
+        assert!(
+            err.contains("batch"),
+            "{bad}: '{err}' should name the batch"
+        );
+    }
+    assert_eq!(a.config().train.batch_size, 2 * b0);
+    assert_eq!(save_run(&a), before, "a refused batch changes nothing");
+    // A wide net is bound by its activations: batch_limit is the largest batch accepted.
+    let mut wide = narrow(2048);
+    let limit = wide.batch_limit();
+    assert!(limit < flowmap::config::MAX_BATCH, "{limit}");
+    let err = wide.set_batch_size((limit + 1) as f64).unwrap_err();
+    assert!(err.contains("activations"), "{err}");
+    wide.set_batch_size(limit as f64).unwrap();
+}
+
 /// `lr` replaces the saved learning rate (restoring a diverged run more gently) and is checked
 /// like any config field; a bad file or lr is refused by name.
 #[test]

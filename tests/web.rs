@@ -310,6 +310,58 @@ async fn webgpu_session_runs_the_same_api() {
     assert_eq!(again.backend(), "webgpu", "{}", again.backend_note());
 }
 
+/// What `auto` does after a WebGPU win, through the JS API: the crate's verdict, the run
+/// moved from the CPU to WebGPU with its step and weights, and the batch search there.
+#[wasm_bindgen_test]
+async fn auto_moves_a_run_to_webgpu_and_grows_its_batch() {
+    let auto = js(r#"{"backend":"auto"}"#);
+    let v = Session::choose_backend(15.2, Some(3.1), None, auto.clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let field = |k: &str| Reflect::get(&v, &k.into()).unwrap().as_string().unwrap();
+    assert_eq!(field("backend"), "webgpu");
+    assert_eq!(field("note"), "WebGPU 3.10 ms/step (CPU 15.2) → WebGPU");
+    let v = Session::choose_backend(1.0, None, Some("no adapter".into()), auto.clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let backend = Reflect::get(&v, &"backend".into()).unwrap().as_string();
+    assert_eq!(backend.as_deref(), Some("flex"));
+    let forced = Session::choose_backend(1.0, Some(0.5), None, cpu_options("flex"));
+    assert!(message(forced.err().unwrap()).contains("auto"));
+    assert!(Session::choose_backend(f64::NAN, Some(0.5), None, auto).is_err());
+
+    let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16,"steps":10}}"#);
+    let mut cpu = create(config, cpu_options("flex")).await;
+    train(&mut cpu, 3.0).await;
+    let run = cpu.save_run().await.map_err(JsValue::from).unwrap();
+    let gpu_options = js(r#"{"backend":"webgpu","eval_samples":64,"sample_count":32}"#);
+    let mut gpu = Session::resume(&run.to_vec(), gpu_options, None)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!((gpu.backend().as_str(), gpu.steps()), ("webgpu", 3));
+    let same = |a: Uint8Array, b: Uint8Array| a.to_vec() == b.to_vec();
+    let w_cpu = cpu.save().await.map_err(JsValue::from).unwrap();
+    let w_gpu = gpu.save().await.map_err(JsValue::from).unwrap();
+    assert!(same(w_cpu, w_gpu), "the same weights");
+
+    let grow = |timed: &str| gpu.grow_batch(js(timed)).map_err(JsValue::from);
+    let search = grow("[[16, 2.0], [32, 2.5]]").unwrap();
+    assert_eq!(num(&search, "next"), 64.0);
+    assert_eq!(num(&search, "keep"), 32.0);
+    let search = grow("[[16, 2.0], [32, 4.0]]").unwrap();
+    assert!(Reflect::get(&search, &"next".into()).unwrap().is_null());
+    assert_eq!(num(&search, "keep"), 16.0);
+    assert!(grow("[[16, 2.0], [48, 2.0]]").is_err());
+    gpu.set_batch_size(32.0).map_err(JsValue::from).unwrap();
+    assert!(gpu.set_batch_size(1e9).is_err());
+    let r = train(&mut gpu, 2.0).await;
+    assert_eq!(num(&r, "step"), 5.0);
+    let config = gpu.config().map_err(JsValue::from).unwrap();
+    let train_config = Reflect::get(&config, &"train".into()).unwrap();
+    assert_eq!(num(&train_config, "batch_size"), 32.0);
+}
+
 /// X_{0,t} of `count` base points, on the host.
 async fn flow_to(s: &Session, t: f64, count: f64) -> Vec<f32> {
     s.flow_to(t, Some(count))

@@ -415,11 +415,8 @@ class Panel {
         this.q('.note').textContent = this.noteAfterReady || (msg.resumed ? `resumed at step ${msg.step}` : '');
         this.noteAfterReady = null;
         this.q('.rate').textContent = `step ${msg.step}`;
-        const b = this.q('.backend');
-        b.textContent = msg.backend === 'webgpu' ? 'WebGPU' : `CPU (${msg.backend})`;
-        b.title = msg.note; // why this backend, e.g. why not WebGPU
-        b.dataset.backend = msg.backend;
-        this.showArchitecture(msg.config.model);
+        this.showBackend(msg.backend, msg.note);
+        this.showArchitecture(msg.config);
         const d = msg.config.train.dataset;
         this.node.dataset.dataset = typeof d === 'string' ? d : Object.keys(d)[0];
         status(msg.backend === 'webgpu'
@@ -441,6 +438,14 @@ class Panel {
         this.q('.rate').textContent = `step ${msg.step} · ${msg.steps_per_sec.toFixed(1)} steps/s · loss ${msg.losses.total.toFixed(4)}`;
         this.drawLoss();
         break;
+      case 'backend': { // auto's timed trial decided (then, on WebGPU, the batch); the run goes on
+        this.config = msg.config;
+        this.showBackend(msg.backend, msg.note);
+        this.showArchitecture(msg.config);
+        const note = this.q('.note').textContent;
+        this.q('.note').textContent = [note, msg.trial.note].filter(Boolean).join(' · ');
+        break;
+      }
       case 'target': this.target = msg.points; this.drawSamples(); break;
       case 'samples':
         this.shown = msg;
@@ -457,7 +462,7 @@ class Panel {
         this.klHistory = [];
         this.losses = [];
         this.drawLoss();
-        this.showArchitecture(msg.config.model);
+        this.showArchitecture(msg.config);
         this.q('.rate').textContent = `step ${msg.step}`;
         status(`weights loaded (trained ${msg.step} steps)`);
         break;
@@ -477,10 +482,18 @@ class Panel {
     }
   }
 
-  showArchitecture(model) {
+  showBackend(backend, note) {
+    const b = this.q('.backend');
+    b.textContent = backend === 'webgpu' ? 'WebGPU' : `CPU (${backend})`;
+    b.title = note; // why this backend, e.g. why not WebGPU
+    b.dataset.backend = backend;
+  }
+
+  showArchitecture({ model, train }) {
     const a = this.q('.arch');
     a.textContent = `${model.depth}×${model.width}`;
     a.dataset.depth = model.depth;
+    this.q('.batch').textContent = `batch ${train.batch_size}`; // auto may have grown it
   }
 
   download(bytes) {

@@ -29,15 +29,24 @@
 //     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
 //                                       the checkpoint's width and depth (shipped weights)
 //     {type: 'stats'}                   answers 'stats'
+//     {type: 'probe', config, options}  in a trial worker (started by a panel's worker under
+//                                       'auto'): time this recipe on WebGPU, answer 'probe'
 //     {type: 'test-crash'}              tests only: fail as a wasm trap does (the page must
 //                                       replace this worker)
 //     {type: 'test-lose-device'}        tests only: destroy the WebGPU device
+//     {type: 'test-trial', gpu_ms}      tests only: 'auto''s WebGPU trial answers with gpu_ms
 //   worker -> page
 //     {type: 'booted', facts}           wasm is loaded: the page may send 'init'. `facts`: the
 //                                       crate's presets, limits, KL table N values, plot square
 //                                       (Session.facts(); the page keeps no copies)
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
 //     {type: 'ready', backend, note, config, step, resumed}
+//     {type: 'backend', backend, note, trial, config}
+//                                       'auto' decided by its timed trial: `trial.note` says
+//                                       both timings and the choice; the run goes on. After a
+//                                       move to WebGPU a second one follows, `trial.note` saying
+//                                       the batch the search chose
+//     {type: 'probe', ms, error}        from a trial worker: WebGPU's ms per step, or why not
 //     {type: 'run', bytes, step, seconds}
 //                                       the whole run (Session.save_run), every AUTOSAVE_MS of
 //                                       training, on 'ready' and on 'snapshot': the page stores it
@@ -94,6 +103,7 @@ let busy = Promise.resolve();
 let preempted = false;
 let sessionOptions = {}; // the options of the last 'init', reused when adopting an architecture
 let facts = null; // Session.facts(), read once wasm is loaded
+let wasmModule = null; // the compiled module, for a trial worker
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
@@ -167,6 +177,126 @@ async function adopt(next, options, resumed) {
   sendTarget();
   await sendSamples();
   lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
+  startTrial(auto);
+}
+
+// 'auto' decides by measurement (src/trial.rs has the budget, the rule and the words). Where
+// WebGPU exists the panel trains on the CPU at once, while a trial worker times the same recipe
+// on WebGPU; a worker can be stopped, so the box holds even when WebGPU blocks its thread
+// (SwiftShader compiles for seconds). With the trial's answer and the CPU's own training speed
+// the crate chooses; a WebGPU win moves this run there (nothing restarts) and grows its batch.
+let auto = null; // the 'auto' options while this session's backend is still to be decided
+let trial = null; // {worker, timer, key} while WebGPU is being timed, then {key, result}
+// The CPU's ms per step: the fastest of the first CPU_SLICES slices that start after the trial
+// ended (while it runs, the trial worker competes for the same cores).
+let cpuMs = null;
+let cpuSlices = 0;
+const CPU_SLICES = 3;
+const verdicts = new Map(); // recipe -> verdict: the same recipe on the same machine is not re-timed
+
+const recipeKey = () => JSON.stringify([session.config.model, session.config.train.batch_size, session.config.train.method]);
+
+function startTrial(options) {
+  stopTrial();
+  if (!options) return;
+  const key = recipeKey();
+  if (verdicts.has(key)) { trial = { key, result: { verdict: verdicts.get(key) }, at: performance.now() }; return; }
+  const worker = new Worker(new URL(import.meta.url), { type: 'module' });
+  const done = (result) => {
+    if (!trial || trial.worker !== worker) return; // a trial of an older session
+    clearTimeout(trial.timer);
+    worker.terminate();
+    trial = { key, result, at: performance.now() };
+  };
+  worker.onmessage = (ev) => {
+    const m = ev.data;
+    if (m.type === 'booted') worker.postMessage({ type: 'probe', config: session.config, options });
+    else if (m.type === 'probe') done(m);
+  };
+  worker.onerror = (ev) => { ev.preventDefault(); done({ error: `the trial worker failed (${ev.message || 'could not load'})` }); };
+  worker.postMessage({ type: 'wasm', module: wasmModule });
+  post({ type: 'status', text: 'auto: training on the CPU while WebGPU is timed beside it…' });
+  trial = { worker, key, timer: setTimeout(() => done({ late: true }), facts.trial.box_ms) };
+}
+
+function stopTrial() {
+  if (trial && trial.worker) { clearTimeout(trial.timer); trial.worker.terminate(); }
+  trial = null;
+  cpuMs = null;
+  cpuSlices = 0;
+}
+
+// Once the trial has answered and the CPU has trained a slice: choose, and move to WebGPU if
+// it won. Runs inside a command (serial).
+async function decide() {
+  if (!trial || !trial.result || cpuSlices < CPU_SLICES || !auto) return;
+  const { key, result } = trial;
+  const [options, ms] = [auto, cpuMs];
+  stopTrial();
+  auto = null;
+  const verdict = result.verdict || Session.choose_backend(ms, result.ms ?? undefined, result.error ?? undefined, options);
+  verdicts.set(key, verdict);
+  const report = { note: verdict.note };
+  if (verdict.backend === 'webgpu') {
+    const gpuOptions = { ...options, backend: 'webgpu' };
+    let next;
+    try {
+      next = await Session.resume(await session.save_run(), gpuOptions);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
+      report.note = `${verdict.note}, but moving the run there failed (${e.message || e}); staying on the CPU`;
+    }
+    if (next) {
+      session.free();
+      session = next;
+      sessionOptions = gpuOptions;
+      perCall = 1;
+      post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: report, config: session.config });
+      // The batch search's steps are this run's: the page hears the batch when it is chosen.
+      const search = await growBatch();
+      post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: search, config: session.config });
+      return;
+    }
+  }
+  post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: report, config: session.config });
+}
+
+// On WebGPU, the batch doubles while a step takes at most trial.batch_slack times the first
+// batch's (the crate's grow_batch): a GPU is nearly as fast with many more samples, and a
+// larger batch lowers the gradient noise. The timed steps are training steps of this run.
+async function growBatch() {
+  const batches = [[session.config.train.batch_size, await msPerStep(session)]];
+  for (;;) {
+    const search = session.grow_batch(batches);
+    if (search.next == null) {
+      session.set_batch_size(search.keep);
+      return { note: search.note, batches };
+    }
+    session.set_batch_size(search.next);
+    batches.push([search.next, await msPerStep(session)]);
+  }
+}
+
+// Milliseconds per training step of `s`: trial.warmup_steps untimed (shader compilation), then
+// calls of doubling step counts until trial.measure_ms have passed; the figure is the last
+// call's, the longest and warmest.
+async function msPerStep(s) {
+  const { warmup_steps: warmup, measure_ms: measure } = facts.trial;
+  await s.train_step(warmup);
+  const t0 = performance.now();
+  for (let count = 1; ; count *= 2) {
+    const c0 = performance.now();
+    await s.train_step(count);
+    const now = performance.now();
+    if (now - t0 >= measure) return (now - c0) / count;
+  }
+}
+
+// Under 'auto' where WebGPU exists: the CPU first, WebGPU timed beside it (startTrial). Without
+// WebGPU, 'auto' stays (the crate's note says why the CPU).
+function cpuFirst(options = {}) {
+  if ((options.backend || facts.options.backend) !== 'auto' || !self.navigator.gpu) return options;
+  return { ...options, backend: options.cpu || facts.options.cpu };
 }
 
 // Commands run one at a time, in order: the session is never used concurrently.
@@ -306,10 +436,11 @@ function need() {
 async function adoptArchitecture(bytes) {
   const info = Session.checkpoint_info(bytes);
   const config = session.config;
-  if (JSON.stringify(info.model) === JSON.stringify(config.model)) return;
+  if (JSON.stringify(info.model) === JSON.stringify(config.model)) return false;
   const next = await Session.create({ ...config, model: info.model }, sessionOptions);
   session.free();
   session = next;
+  return true;
 }
 
 // Steps per second of wall time, drawing and KL included: what the user experiences.
@@ -335,6 +466,11 @@ async function trainSlice(maxSteps = Infinity) {
     throw e;
   }
   const took = Math.max(1, performance.now() - t0);
+  if (auto && trial && trial.result && t0 >= trial.at) { // the CPU's speed, for 'auto'
+    const ms = (performance.now() - t0) / count;
+    cpuMs = cpuMs === null ? ms : Math.min(cpuMs, ms);
+    cpuSlices++;
+  }
   perCall = Math.max(1, Math.min(2 * count, Math.round((count * SLICE_MS) / took)));
   const now = performance.now();
   trainSeconds += (now - t0) / 1000;
@@ -351,6 +487,7 @@ async function loop() {
     await serial(async () => {
       if (!running || !session) return;
       await trainSlice();
+      if (auto && cpuSlices >= CPU_SLICES) await decide();
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
       if (now - lastKl > klWait) { await sendKl(false); lastKl = performance.now(); }
@@ -366,6 +503,7 @@ self.onmessage = (ev) => {
   switch (msg.type) {
     case 'wasm':
       serial(async () => {
+        wasmModule = msg.module;
         await init({ module_or_path: msg.module });
         facts = Session.facts();
         post({ type: 'booted', facts });
@@ -379,9 +517,11 @@ self.onmessage = (ev) => {
           ? 'initialising WebGPU…' : 'creating the session (WebGPU if available)…' });
         // The old session stays, and keeps training if it was, until the new one exists: a
         // config the crate rejects loses nothing.
-        const next = await Session.create(msg.config, msg.options).catch(making('init'));
+        const options = cpuFirst(msg.options);
+        const next = await Session.create(msg.config, options).catch(making('init'));
         trainSeconds = 0;
-        await adopt(next, msg.options, false);
+        auto = options === msg.options ? null : msg.options;
+        await adopt(next, options, false);
       });
       break;
     case 'resume':
@@ -389,10 +529,12 @@ self.onmessage = (ev) => {
       serial(async () => {
         preempted = false;
         post({ type: 'status', text: 'resuming the saved run…' });
-        const next = await Session.resume(new Uint8Array(msg.bytes), msg.options, msg.lr ?? undefined)
+        const options = cpuFirst(msg.options);
+        const next = await Session.resume(new Uint8Array(msg.bytes), options, msg.lr ?? undefined)
           .catch(making('resume'));
         trainSeconds = Number(msg.seconds) || 0;
-        await adopt(next, msg.options, true);
+        auto = options === msg.options ? null : msg.options;
+        await adopt(next, options, true);
       });
       break;
     case 'snapshot':
@@ -401,8 +543,30 @@ self.onmessage = (ev) => {
     case 'stats':
       post({ type: 'stats', wasm_bytes: wasm_memory_bytes(), step: session ? session.steps : 0 });
       break;
+    case 'probe': // this is a trial worker: time the recipe on WebGPU from scratch
+      serial(async () => {
+        let s = null;
+        try {
+          s = await Session.create(msg.config, { ...msg.options, backend: 'webgpu' });
+          post({ type: 'probe', ms: await msPerStep(s) });
+        } catch (e) {
+          if (e instanceof WebAssembly.RuntimeError) throw e;
+          post({ type: 'probe', error: String(e.message || e) });
+        } finally {
+          if (s) s.free();
+        }
+      });
+      break;
     case 'test-crash':
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
+      break;
+    case 'test-trial': // tests only: the trial answers now with this WebGPU timing
+      if (auto && trial) {
+        stopTrial();
+        trial = { key: recipeKey(), result: { ms: Number(msg.gpu_ms) }, at: performance.now() };
+      } else {
+        fail('no backend trial is running (test-trial needs backend auto with WebGPU)');
+      }
       break;
     case 'test-lose-device':
       if (gpuDevice) gpuDevice.destroy();
@@ -469,7 +633,7 @@ self.onmessage = (ev) => {
         preempted = false;
         const bytes = new Uint8Array(msg.bytes);
         need();
-        if (msg.adopt) await adoptArchitecture(bytes);
+        if (msg.adopt && await adoptArchitecture(bytes) && auto) startTrial(auto); // another recipe to time
         session.load(bytes);
         trainSeconds = 0;
         post({ type: 'loaded', step: session.steps, config: session.config });

@@ -7,7 +7,8 @@
 //      still trains and its weights are unchanged; an oversized network from the URL shows a
 //      message and the default recipe trains instead;
 //   4. divergence offers the last saved run with half the learning rate;
-//   5. a lost WebGPU device (SwiftShader, destroyed on purpose) continues on the CPU.
+//   5. a lost WebGPU device (SwiftShader, destroyed on purpose) continues on the CPU;
+//   6. 'auto' decides by a timed trial (SwiftShader loses; an injected WebGPU win moves the run).
 //
 //   node tests/e2e/reliability.mjs      (after `trunk build --release`)
 import { serve, launch, finish } from './harness.mjs';
@@ -202,6 +203,35 @@ try {
   const at = await stepOf(page, 0);
   await waitSteps(page, 0, at + 20);
   console.log(`device loss: ${await text(page, 0, '.note')} backend now ${await page.$eval('.panel .backend', (e) => e.textContent)}, step ${at} -> ${await stepOf(page, 0)}`);
+
+  // 6. auto decides by a timed trial: the panel trains on the CPU at once while WebGPU is timed
+  // in a second worker; SwiftShader cannot finish inside the box, so the CPU keeps the run and
+  // the note carries both figures.
+  const backendOf = () => page.$eval('.panel .backend', (e) => e.dataset.backend);
+  await page.goto(`${base}?backend=auto&seed=1&width=16&depth=2&batch=16&methods=lsd`); // a new recipe: no saved run
+  await ready(page, 1);
+  if (await backendOf() !== 'flex') fail(`auto must start on the CPU, got ${await backendOf()}`);
+  await waitSteps(page, 0, 50, 60_000); // training does not wait for the trial
+  await waitText(page, 0, '.note', '→', 120_000);
+  const verdict = await text(page, 0, '.note');
+  console.log(`auto, SwiftShader: ${verdict}; backend ${await backendOf()}, step ${await stepOf(page, 0)}`);
+  if (!/^WebGPU (unfinished after [\d.]+ s|[\d.]+ ms\/step) \(CPU [\d.]+\) → CPU \(flex\)$/.test(verdict)) fail(`the trial's note must name both figures and the CPU: ${verdict}`);
+  if (await backendOf() !== 'flex') fail('SwiftShader won the trial');
+  // Where WebGPU wins, the run moves there and goes on (same steps), and the batch grows while
+  // SwiftShader's step time is flat (it is dispatch-bound at this size).
+  await page.goto(`${base}?backend=auto&seed=2&width=16&depth=2&batch=16&methods=lsd&autoplay=0`);
+  await ready(page, 1);
+  await page.evaluate(() => window.flowmap.panels[0].send({ type: 'test-trial', gpu_ms: 1e-3 }));
+  await play(page);
+  await page.waitForFunction(() => document.querySelector('.panel .backend').dataset.backend === 'webgpu', null, { timeout: 120_000 });
+  const moved = await stepOf(page, 0);
+  await waitText(page, 0, '.note', '· batch', 300_000); // the search: about a minute on SwiftShader
+  await waitSteps(page, 0, moved + 3, 300_000);
+  const won = await text(page, 0, '.note');
+  console.log(`auto, a WebGPU win (timing injected): ${won}; ${await text(page, 0, '.batch')}, step ${moved} -> ${await stepOf(page, 0)}`);
+  if (!/^WebGPU 0\.001 ms\/step \(CPU [\d.]+\) → WebGPU · batch \d+/.test(won)) fail(`a WebGPU win must say so and what batch it grew to: ${won}`);
+  if (!(moved >= 3)) fail(`the run restarted when it moved to WebGPU (step ${moved})`);
+  if ((await text(page, 0, '.batch')) === 'batch 16') fail('the batch did not grow on a dispatch-bound GPU');
 } catch (e) {
   fail(e.stack || e.message);
 }
