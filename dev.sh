@@ -83,6 +83,8 @@ case "${1:-}" in
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
+    say "WebGPU calls per step, the page's module (fusion off) and the WebGPU module (fusion on); SwiftShader: counts, not speed"
+    node tests/e2e/bench.mjs gpu webgpu
     ;;
   coldstart)
     setup; build_site

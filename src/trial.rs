@@ -11,12 +11,12 @@ use serde::Serialize;
 /// The trial's budget, read by the workers through `Session.facts()`.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct TrialPlan {
-    /// Wall time the WebGPU trial gets for everything, from starting its worker: wasm
-    /// instantiation, the device, shader compilation (the warm-up steps) and the timed steps.
-    /// An adapter that has not answered by then loses and its worker is stopped: a software
-    /// one (SwiftShader, about 10 s per step of the browser recipe, and it blocks its thread
-    /// while compiling) must not burn a visitor's CPU for long. The panel trains on the CPU
-    /// meanwhile, so the box delays nothing.
+    /// Wall time the WebGPU trial gets, from when its worker has the WebGPU module (its
+    /// download is the network's, not the GPU's): the device, shader compilation (the warm-up
+    /// steps) and the timed steps. An adapter that has not answered by then loses and its
+    /// worker is stopped: a software one (SwiftShader, about 10 s per step of the browser
+    /// recipe, and it blocks its thread while compiling) must not burn a visitor's CPU for
+    /// long. The panel trains on the CPU meanwhile, so the box delays nothing.
     pub box_ms: f64,
     /// Untimed steps first: the first steps compile shaders.
     pub warmup_steps: usize,

@@ -6,12 +6,16 @@
 //                                 KL(N=4) with 100k samples every `every` seconds of training time
 //   ?mode=gpu&backend=webgpu&steps=2   per training step on WebGPU: compute dispatches, queue
 //                                 submits and buffer maps (readbacks), LSD, PSD-mid and ESD at
-//                                 the reference's and the browser's preset; the counts do not
+//                                 the reference's and the browser's preset (&sizes=browser for
+//                                 one), and the loss after those steps; the counts do not
 //                                 depend on the adapter, so SwiftShader gives the same figures
-import init, { Session } from './flowmap.js';
+//   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
+//                                 the page's (flowmap.js)
+const params = new URLSearchParams(location.search);
+const glue = await import(params.get('module') === 'gpu' ? './flowmap_gpu.js' : './flowmap.js');
+const { Session } = glue;
 
 const out = document.getElementById('out');
-const params = new URLSearchParams(location.search);
 const backend = params.get('backend') || 'flex';
 const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
 
@@ -89,16 +93,20 @@ async function gpu() {
   const steps = Number(params.get('steps') || 2);
   const rows = [];
   const { reference, browser } = Session.facts().presets;
-  for (const [label, cfg] of [['reference', reference], ['browser', browser]]) {
+  const sizes = (params.get('sizes') || 'reference,browser').split(',');
+  for (const [label, cfg] of [['reference', reference], ['browser', browser]].filter(([l]) => sizes.includes(l))) {
     for (const method of ['lsd', 'psd-mid', 'esd']) {
       const s = await Session.create(withMethod(cfg, method), { backend: 'webgpu', eval_samples: 1000 });
       await s.train_step(1); // compiles the shaders
       Object.keys(counts).forEach((k) => { counts[k] = 0; });
       const t0 = performance.now();
-      for (let k = 0; k < steps; k++) await s.train_step(1); // one call per step, as a slow backend gets
+      let r;
+      for (let k = 0; k < steps; k++) r = await s.train_step(1); // one call per step, as a slow backend gets
       const ms = (performance.now() - t0) / steps;
       const per = (k) => counts[k] / steps;
-      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms });
+      // The loss after the same seeded steps: builds that differ only in kernels (fusion on
+      // and off) must agree on it up to float rounding.
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
       log(`${method} ${label}: ${per('dispatches')} dispatches, ${per('submits')} submits, ${per('maps')} maps per step (${ms.toFixed(0)} ms/step on this adapter)`);
       s.free();
     }
@@ -107,7 +115,7 @@ async function gpu() {
 }
 
 try {
-  await init();
+  await glue.default();
   out.textContent = `backend ${backend}`;
   const mode = params.get('mode') || 'speed';
   const run = { quality, gpu, speed }[mode];

@@ -5,6 +5,7 @@
 // name. Everything else is copied byte for byte.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const DROP = new Set(['name', 'producers']);
 
@@ -40,7 +41,8 @@ export function stripNames(bytes) {
   return Buffer.concat(kept);
 }
 
-if (process.env.TRUNK_STAGING_DIR) {
+// As the hook (not when imported for stripNames, as www/webgpu-module.mjs does).
+if (process.env.TRUNK_STAGING_DIR && process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = join(process.env.TRUNK_STAGING_DIR, 'flowmap_bg.wasm');
   const before = readFileSync(file);
   const after = stripNames(before);

@@ -30,7 +30,8 @@
 //                                       the checkpoint's width and depth (shipped weights)
 //     {type: 'stats'}                   answers 'stats'
 //     {type: 'probe', config, options}  in a trial worker (started by a panel's worker under
-//                                       'auto'): time this recipe on WebGPU, answer 'probe'
+//                                       'auto'): load the WebGPU module (answers 'probe-ready'),
+//                                       time this recipe on WebGPU, answer 'probe'
 //     {type: 'test-crash'}              tests only: fail as a wasm trap does (the page must
 //                                       replace this worker)
 //     {type: 'test-lose-device'}        tests only: destroy the WebGPU device
@@ -76,7 +77,25 @@
 //     {type: 'loaded', step, config}   new weights (trained `step` steps); training time restarts
 //     {type: 'error', message, of}      a failed command; the session keeps its state. `of` is
 //                                       'init' or 'resume' when making a session failed
-import init, { Session, wasm_memory_bytes } from './flowmap.js';
+import * as pageGlue from './flowmap.js';
+
+// Two builds of the crate: the page's module (flowmap.js: every backend, Burn's wgpu unfused),
+// compiled once by the page, and the WebGPU module (flowmap_gpu.js: Burn's kernel fusion, about
+// a third of the dispatches per step, 12 MB larger), fetched only when a session runs on WebGPU
+// or 'auto' times it. `Session` is the class of the module the current session comes from;
+// saved runs are bytes, so a run moves between modules with save_run / resume.
+let { Session, wasm_memory_bytes } = pageGlue;
+let gpuGlue = null;
+const useGlue = (glue) => { ({ Session, wasm_memory_bytes } = glue); };
+async function webgpuGlue() {
+  if (!gpuGlue) {
+    const glue = await import('./flowmap_gpu.js');
+    await glue.default({ module_or_path: new URL('flowmap_gpu_bg.wasm', import.meta.url) });
+    gpuGlue = glue;
+  }
+  return gpuGlue;
+}
+const glueFor = (options) => (['webgpu', 'wgpu'].includes(options && options.backend) ? webgpuGlue() : pageGlue);
 
 let session = null;
 let running = false;
@@ -103,7 +122,6 @@ let busy = Promise.resolve();
 let preempted = false;
 let sessionOptions = {}; // the options of the last 'init', reused when adopting an architecture
 let facts = null; // Session.facts(), read once wasm is loaded
-let wasmModule = null; // the compiled module, for a trial worker
 
 // How long one training slice may run before the worker yields to read new messages.
 const SLICE_MS = 100;
@@ -210,13 +228,14 @@ function startTrial(options) {
   };
   worker.onmessage = (ev) => {
     const m = ev.data;
-    if (m.type === 'booted') worker.postMessage({ type: 'probe', config: session.config, options });
+    // The box starts once the trial worker has the WebGPU module: its download is not WebGPU's.
+    if (m.type === 'probe-ready' && trial && trial.worker === worker) trial.timer = setTimeout(() => done({ late: true }), facts.trial.box_ms);
     else if (m.type === 'probe') done(m);
   };
   worker.onerror = (ev) => { ev.preventDefault(); done({ error: `the trial worker failed (${ev.message || 'could not load'})` }); };
-  worker.postMessage({ type: 'wasm', module: wasmModule });
+  worker.postMessage({ type: 'probe', config: session.config, options });
   post({ type: 'status', text: 'auto: training on the CPU while WebGPU is timed beside it…' });
-  trial = { worker, key, timer: setTimeout(() => done({ late: true }), facts.trial.box_ms) };
+  trial = { worker, key, timer: null };
 }
 
 function stopTrial() {
@@ -239,9 +258,10 @@ async function decide() {
   const report = { note: verdict.note };
   if (verdict.backend === 'webgpu') {
     const gpuOptions = { ...options, backend: 'webgpu' };
-    let next;
+    let next, glue;
     try {
-      next = await Session.resume(await session.save_run(), gpuOptions);
+      glue = await webgpuGlue();
+      next = await glue.Session.resume(await session.save_run(), gpuOptions);
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) throw e;
       report.note = `${verdict.note}, but moving the run there failed (${e.message || e}); staying on the CPU`;
@@ -249,6 +269,7 @@ async function decide() {
     if (next) {
       session.free();
       session = next;
+      useGlue(glue);
       sessionOptions = gpuOptions;
       perCall = 1;
       post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: report, config: session.config });
@@ -503,8 +524,7 @@ self.onmessage = (ev) => {
   switch (msg.type) {
     case 'wasm':
       serial(async () => {
-        wasmModule = msg.module;
-        await init({ module_or_path: msg.module });
+        await pageGlue.default({ module_or_path: msg.module });
         facts = Session.facts();
         post({ type: 'booted', facts });
       });
@@ -518,9 +538,11 @@ self.onmessage = (ev) => {
         // The old session stays, and keeps training if it was, until the new one exists: a
         // config the crate rejects loses nothing.
         const options = cpuFirst(msg.options);
-        const next = await Session.create(msg.config, options).catch(making('init'));
+        const glue = await glueFor(options);
+        const next = await glue.Session.create(msg.config, options).catch(making('init'));
         trainSeconds = 0;
         auto = options === msg.options ? null : msg.options;
+        useGlue(glue);
         await adopt(next, options, false);
       });
       break;
@@ -530,10 +552,12 @@ self.onmessage = (ev) => {
         preempted = false;
         post({ type: 'status', text: 'resuming the saved run…' });
         const options = cpuFirst(msg.options);
-        const next = await Session.resume(new Uint8Array(msg.bytes), options, msg.lr ?? undefined)
+        const glue = await glueFor(options);
+        const next = await glue.Session.resume(new Uint8Array(msg.bytes), options, msg.lr ?? undefined)
           .catch(making('resume'));
         trainSeconds = Number(msg.seconds) || 0;
         auto = options === msg.options ? null : msg.options;
+        useGlue(glue);
         await adopt(next, options, true);
       });
       break;
@@ -547,6 +571,9 @@ self.onmessage = (ev) => {
       serial(async () => {
         let s = null;
         try {
+          useGlue(await webgpuGlue());
+          facts = Session.facts();
+          post({ type: 'probe-ready' }); // the box starts now: a slow download does not count
           s = await Session.create(msg.config, { ...msg.options, backend: 'webgpu' });
           post({ type: 'probe', ms: await msPerStep(s) });
         } catch (e) {

@@ -3,29 +3,32 @@
 //   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
 //   METHOD=psd-mid node tests/e2e/bench.mjs quality flex   (default lsd)
 //   node tests/e2e/bench.mjs gpu webgpu           (WebGPU calls per step; SwiftShader here)
+//   SIZES=browser node tests/e2e/bench.mjs gpu webgpu   (one size; gpu mode runs both modules:
+//                                                      the page's, unfused, and the fused WebGPU one)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
 const mode = process.argv[2] || 'speed';
 const backends = process.argv.slice(3).length ? process.argv.slice(3) : ['flex', 'ndarray'];
 const method = process.env.METHOD || 'lsd';
-const extra = `&method=${encodeURIComponent(method)}${process.env.EXTRA || ''}`;
+const extra = `&method=${encodeURIComponent(method)}${process.env.SIZES ? `&sizes=${process.env.SIZES}` : ''}${process.env.EXTRA || ''}`;
 const { server, base } = await serve();
 const browser = await launch({ webgpu: mode === 'gpu' || backends.includes('webgpu') });
 try {
-  for (const backend of backends) {
+  const runs = backends.flatMap((backend) => (mode === 'gpu' ? ['page', 'gpu'] : ['page']).map((module) => ({ backend, module })));
+  for (const { backend, module } of runs) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
-    await page.goto(`${base}bench.html?mode=${mode}&backend=${backend}${extra}`);
+    await page.goto(`${base}bench.html?mode=${mode}&backend=${backend}&module=${module}${extra}`);
     await page.waitForFunction(() => window.benchResult, null, { timeout: 900_000, polling: 1000 });
     const r = await page.evaluate(() => window.benchResult);
     if (r.error) throw new Error(r.error);
     if (mode === 'gpu') {
-      console.log('\nWebGPU calls per training step (one train_step call per step)');
-      console.log('| method  | size            | batch | dispatches | submits | buffer maps | ms/step here |');
-      console.log('|---------|-----------------|-------|------------|---------|-------------|--------------|');
+      console.log(`\nWebGPU calls per training step (one train_step call per step), ${module === 'gpu' ? 'the WebGPU module (flowmap_gpu.js): Burn\'s fusion on' : 'the page\'s module (flowmap.js): fusion off'}`);
+      console.log('| method  | size            | batch | dispatches | submits | buffer maps | ms/step here | loss after |');
+      console.log('|---------|-----------------|-------|------------|---------|-------------|--------------|------------|');
       for (const x of r.result) {
-        console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(15)} | ${String(x.batch).padStart(5)} | ${String(x.dispatches).padStart(10)} | ${String(x.submits).padStart(7)} | ${String(x.maps).padStart(11)} | ${x.ms.toFixed(0).padStart(12)} |`);
+        console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(15)} | ${String(x.batch).padStart(5)} | ${String(x.dispatches).padStart(10)} | ${String(x.submits).padStart(7)} | ${String(x.maps).padStart(11)} | ${x.ms.toFixed(0).padStart(12)} | ${x.loss.toFixed(5).padStart(10)} |`);
       }
     } else if (mode === 'speed') {
       console.log(`\nheadless Chromium, wasm (simd128), backend ${backend}`);

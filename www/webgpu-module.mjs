@@ -1,0 +1,28 @@
+// Trunk post-build hook: the WebGPU module. Trunk builds the page's module (flowmap_bg.wasm:
+// every backend, Burn's wgpu unfused); this adds flowmap_gpu.js / flowmap_gpu_bg.wasm, the same
+// crate with Burn's kernel fusion (Cargo feature `fusion`), which issues about a third of the
+// dispatches per training step but is 12 MB larger. Only browsers with WebGPU fetch it, for
+// 'auto''s trial and for training on WebGPU (www/worker.js), so a first visit does not wait for
+// it. Same flags as trunk's build (.cargo/config.toml), so the dependencies build once.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stripNames } from './strip-names.mjs';
+
+const staging = process.env.TRUNK_STAGING_DIR;
+if (!staging) throw new Error('webgpu-module: run as a trunk hook (TRUNK_STAGING_DIR is not set)');
+const root = join(import.meta.dirname, '..');
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+const cargo = (args) => execFileSync('cargo', args, { cwd: root, encoding: 'utf8' });
+
+run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'fusion', '--lib']);
+const target = JSON.parse(cargo(['metadata', '--format-version', '1', '--no-deps'])).target_directory;
+run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', staging, '--out-name', 'flowmap_gpu',
+  join(target, 'wasm32-unknown-unknown', 'release', 'flowmap.wasm')]);
+// Hooks may run side by side: this one strips its own module's names.
+const file = join(staging, 'flowmap_gpu_bg.wasm');
+const before = readFileSync(file);
+const after = stripNames(before);
+if (!WebAssembly.validate(after)) throw new Error('webgpu-module: the stripped module does not validate');
+writeFileSync(file, after);
+console.log(`webgpu-module: flowmap_gpu_bg.wasm (fusion), ${before.length} -> ${after.length} bytes without names`);
