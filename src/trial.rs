@@ -24,6 +24,13 @@ pub struct TrialPlan {
     /// longest and warmest: the engine's optimising compiler kicks in during the first calls)
     /// gives the figure.
     pub measure_ms: f64,
+    /// The trial worker's download and compilation of the WebGPU module may take this long
+    /// (5 MB gzipped: 4 s at 10 Mbit/s); past it the trial is given up and the CPU keeps the
+    /// run.
+    pub load_ms: f64,
+    /// The CPU's figure is the fastest of this many training slices that start after the
+    /// trial ended (while it runs, the trial competes for the same cores).
+    pub cpu_slices: usize,
     /// The largest batch `auto` grows to.
     pub max_batch: usize,
     /// A doubled batch is kept while its step takes at most this many times the first
@@ -35,6 +42,8 @@ pub const PLAN: TrialPlan = TrialPlan {
     box_ms: 6000.0,
     warmup_steps: 2,
     measure_ms: 500.0,
+    load_ms: 60_000.0,
+    cpu_slices: 3,
     max_batch: 8192,
     batch_slack: 1.5,
 };

@@ -278,7 +278,7 @@ class Panel {
     this.awaiting = 'resume';
     this.resuming = pending;
     const bytes = pending.bytes.slice();
-    this.send({ type: 'resume', bytes, options: this.options(), lr: pending.lr, seconds: pending.seconds }, [bytes.buffer]);
+    this.send({ type: 'resume', bytes, options: this.options(), lr: pending.lr, seconds: pending.seconds, batch: Number($('batch').value) }, [bytes.buffer]);
   }
 
   // Training diverged: the weights are meaningless. Offer the last saved run with half the
@@ -442,6 +442,7 @@ class Panel {
         this.config = msg.config;
         this.showBackend(msg.backend, msg.note);
         this.showArchitecture(msg.config);
+        this.q('.rate').textContent = `step ${msg.step}`; // the run's, on its new backend
         const note = this.q('.note').textContent;
         this.q('.note').textContent = [note, msg.trial.note].filter(Boolean).join(' · ');
         break;

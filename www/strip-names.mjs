@@ -3,7 +3,7 @@
 // instead of Rust names). Test builds (wasm-pack) keep them. A wasm module is a header and a
 // list of sections (id byte, LEB128 size, payload); a custom section (id 0) starts with its
 // name. Everything else is copied byte for byte.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +42,7 @@ export function stripNames(bytes) {
 }
 
 // As the hook (not when imported for stripNames, as www/webgpu-module.mjs does).
-if (process.env.TRUNK_STAGING_DIR && process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.env.TRUNK_STAGING_DIR && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const file = join(process.env.TRUNK_STAGING_DIR, 'flowmap_bg.wasm');
   const before = readFileSync(file);
   const after = stripNames(before);

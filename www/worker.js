@@ -7,9 +7,11 @@
 //     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs.
 //                                       The crate checks both; a rejected one posts 'error' and
 //                                       the old session goes on as it was
-//     {type: 'resume', bytes, options, lr}
+//     {type: 'resume', bytes, options, lr, batch}
 //                                       continue a saved run (Session.save_run bytes) exactly;
-//                                       `lr` (optional) replaces its learning rate
+//                                       `lr` (optional) replaces its learning rate; `batch`, the
+//                                       recipe's, replaces a larger one grown on WebGPU when the
+//                                       run lands on the CPU
 //     {type: 'snapshot'}                save the run now (answers 'run')
 //     {type: 'play'} / {type: 'pause'}  start / stop the training loop
 //     {type: 'step'}                    one optimizer step, then report
@@ -42,7 +44,7 @@
 //                                       (Session.facts(); the page keeps no copies)
 //     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
 //     {type: 'ready', backend, note, config, step, resumed}
-//     {type: 'backend', backend, note, trial, config}
+//     {type: 'backend', backend, note, trial, config, step}
 //                                       'auto' decided by its timed trial: `trial.note` says
 //                                       both timings and the choice; the run goes on. After a
 //                                       move to WebGPU a second one follows, `trial.note` saying
@@ -85,17 +87,22 @@ import * as pageGlue from './flowmap.js';
 // or 'auto' times it. `Session` is the class of the module the current session comes from;
 // saved runs are bytes, so a run moves between modules with save_run / resume.
 let { Session, wasm_memory_bytes } = pageGlue;
-let gpuGlue = null;
+let gpuGlue = null; // the WebGPU module's glue, loading or loaded (a failed load is retried)
+let gpuBroken = null; // why the WebGPU module cannot be used in this worker (it trapped)
 const useGlue = (glue) => { ({ Session, wasm_memory_bytes } = glue); };
-async function webgpuGlue() {
+function webgpuGlue() {
+  if (gpuBroken) return Promise.reject(new Error(gpuBroken));
   if (!gpuGlue) {
-    const glue = await import('./flowmap_gpu.js');
-    await glue.default({ module_or_path: new URL('flowmap_gpu_bg.wasm', import.meta.url) });
-    gpuGlue = glue;
+    gpuGlue = (async () => {
+      const glue = await import('./flowmap_gpu.js');
+      await glue.default({ module_or_path: new URL('flowmap_gpu_bg.wasm', import.meta.url) });
+      return glue;
+    })();
+    gpuGlue.catch(() => { gpuGlue = null; });
   }
   return gpuGlue;
 }
-const glueFor = (options) => (['webgpu', 'wgpu'].includes(options && options.backend) ? webgpuGlue() : pageGlue);
+const glueFor = async (options) => (['webgpu', 'wgpu'].includes(options && options.backend) ? webgpuGlue() : pageGlue);
 
 let session = null;
 let running = false;
@@ -195,7 +202,7 @@ async function adopt(next, options, resumed) {
   sendTarget();
   await sendSamples();
   lastKl = performance.now(); // the first table comes after KL_MIN_MS of training
-  startTrial(auto);
+  startTrial(auto).catch(fail);
 }
 
 // 'auto' decides by measurement (src/trial.rs has the budget, the rule and the words). Where
@@ -205,20 +212,26 @@ async function adopt(next, options, resumed) {
 // the crate chooses; a WebGPU win moves this run there (nothing restarts) and grows its batch.
 let auto = null; // the 'auto' options while this session's backend is still to be decided
 let trial = null; // {worker, timer, key} while WebGPU is being timed, then {key, result}
-// The CPU's ms per step: the fastest of the first CPU_SLICES slices that start after the trial
-// ended (while it runs, the trial worker competes for the same cores).
+// The CPU's ms per step: the fastest of the first trial.cpu_slices slices that start after the
+// trial ended.
 let cpuMs = null;
 let cpuSlices = 0;
-const CPU_SLICES = 3;
 const verdicts = new Map(); // recipe -> verdict: the same recipe on the same machine is not re-timed
 
 const recipeKey = () => JSON.stringify([session.config.model, session.config.train.batch_size, session.config.train.method]);
 
-function startTrial(options) {
+async function startTrial(options) {
   stopTrial();
   if (!options) return;
   const key = recipeKey();
   if (verdicts.has(key)) { trial = { key, result: { verdict: verdicts.get(key) }, at: performance.now() }; return; }
+  // Some browsers offer navigator.gpu without an adapter (headless Chromium, blocklisted GPUs):
+  // then there is nothing to time, and nothing to download.
+  const asking = { key, timer: null };
+  trial = asking;
+  const adapter = await self.navigator.gpu.requestAdapter().catch(() => null);
+  if (trial !== asking) return; // another session meanwhile
+  if (!adapter) { trial = { key, result: { error: 'no adapter' }, at: performance.now() }; return; }
   const worker = new Worker(new URL(import.meta.url), { type: 'module' });
   const done = (result) => {
     if (!trial || trial.worker !== worker) return; // a trial of an older session
@@ -226,16 +239,20 @@ function startTrial(options) {
     worker.terminate();
     trial = { key, result, at: performance.now() };
   };
+  const box = (ms, result) => { clearTimeout(trial.timer); trial.timer = setTimeout(() => done(result), ms); };
   worker.onmessage = (ev) => {
     const m = ev.data;
+    if (!trial || trial.worker !== worker) return;
     // The box starts once the trial worker has the WebGPU module: its download is not WebGPU's.
-    if (m.type === 'probe-ready' && trial && trial.worker === worker) trial.timer = setTimeout(() => done({ late: true }), facts.trial.box_ms);
+    if (m.type === 'probe-ready') box(facts.trial.box_ms, { late: true });
     else if (m.type === 'probe') done(m);
+    else if (m.type === 'crashed' || m.type === 'device-lost') done({ error: m.message });
   };
   worker.onerror = (ev) => { ev.preventDefault(); done({ error: `the trial worker failed (${ev.message || 'could not load'})` }); };
   worker.postMessage({ type: 'probe', config: session.config, options });
   post({ type: 'status', text: 'auto: training on the CPU while WebGPU is timed beside it…' });
   trial = { worker, key, timer: null };
+  box(facts.trial.load_ms, { error: `the WebGPU module did not load within ${facts.trial.load_ms / 1000} s` });
 }
 
 function stopTrial() {
@@ -245,10 +262,11 @@ function stopTrial() {
   cpuSlices = 0;
 }
 
-// Once the trial has answered and the CPU has trained a slice: choose, and move to WebGPU if
-// it won. Runs inside a command (serial).
+// Once the trial has answered and the CPU has trained trial.cpu_slices slices since: choose,
+// and move to WebGPU if it won. Runs inside the training loop's command (serial); the batch
+// search after a move holds the worker for its timed steps (a few seconds on a GPU).
 async function decide() {
-  if (!trial || !trial.result || cpuSlices < CPU_SLICES || !auto) return;
+  if (!trial || !trial.result || cpuSlices < facts.trial.cpu_slices || !auto) return;
   const { key, result } = trial;
   const [options, ms] = [auto, cpuMs];
   stopTrial();
@@ -263,7 +281,8 @@ async function decide() {
       glue = await webgpuGlue();
       next = await glue.Session.resume(await session.save_run(), gpuOptions);
     } catch (e) {
-      if (e instanceof WebAssembly.RuntimeError) throw e;
+      // A trap here is the WebGPU module's: the CPU session (the page's module) is intact.
+      if (e instanceof WebAssembly.RuntimeError) gpuBroken = `the WebGPU module trapped: ${e.message}`;
       report.note = `${verdict.note}, but moving the run there failed (${e.message || e}); staying on the CPU`;
     }
     if (next) {
@@ -272,29 +291,41 @@ async function decide() {
       useGlue(glue);
       sessionOptions = gpuOptions;
       perCall = 1;
-      post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: report, config: session.config });
+      postBackend(report);
       // The batch search's steps are this run's: the page hears the batch when it is chosen.
-      const search = await growBatch();
-      post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: search, config: session.config });
+      postBackend(await growBatch());
       return;
     }
   }
-  post({ type: 'backend', backend: session.backend, note: session.backend_note, trial: report, config: session.config });
+  postBackend(report);
+}
+
+function postBackend(trial) {
+  post({ type: 'backend', backend: session.backend, note: session.backend_note, trial, config: session.config, step: session.steps });
 }
 
 // On WebGPU, the batch doubles while a step takes at most trial.batch_slack times the first
 // batch's (the crate's grow_batch): a GPU is nearly as fast with many more samples, and a
 // larger batch lowers the gradient noise. The timed steps are training steps of this run.
 async function growBatch() {
-  const batches = [[session.config.train.batch_size, await msPerStep(session)]];
-  for (;;) {
-    const search = session.grow_batch(batches);
-    if (search.next == null) {
-      session.set_batch_size(search.keep);
-      return { note: search.note, batches };
+  const batches = [];
+  let keep = session.config.train.batch_size;
+  try {
+    batches.push([keep, await msPerStep(session)]);
+    for (;;) {
+      const search = session.grow_batch(batches);
+      keep = search.keep;
+      if (search.next == null) {
+        session.set_batch_size(keep);
+        return { note: search.note, batches };
+      }
+      session.set_batch_size(search.next);
+      batches.push([search.next, await msPerStep(session)]);
     }
-    session.set_batch_size(search.next);
-    batches.push([search.next, await msPerStep(session)]);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError || session.diverged) throw e; // the loop reports these
+    session.set_batch_size(keep); // the last batch that was timed and kept
+    return { note: `batch ${keep} (the search stopped: ${e.message || e})`, batches };
   }
 }
 
@@ -508,7 +539,7 @@ async function loop() {
     await serial(async () => {
       if (!running || !session) return;
       await trainSlice();
-      if (auto && cpuSlices >= CPU_SLICES) await decide();
+      if (auto && cpuSlices >= facts.trial.cpu_slices) await decide();
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
       if (now - lastKl > klWait) { await sendKl(false); lastKl = performance.now(); }
@@ -538,7 +569,7 @@ self.onmessage = (ev) => {
         // The old session stays, and keeps training if it was, until the new one exists: a
         // config the crate rejects loses nothing.
         const options = cpuFirst(msg.options);
-        const glue = await glueFor(options);
+        const glue = await glueFor(options).catch(making('init'));
         const next = await glue.Session.create(msg.config, options).catch(making('init'));
         trainSeconds = 0;
         auto = options === msg.options ? null : msg.options;
@@ -552,9 +583,15 @@ self.onmessage = (ev) => {
         preempted = false;
         post({ type: 'status', text: 'resuming the saved run…' });
         const options = cpuFirst(msg.options);
-        const glue = await glueFor(options);
+        const glue = await glueFor(options).catch(making('resume'));
         const next = await glue.Session.resume(new Uint8Array(msg.bytes), options, msg.lr ?? undefined)
           .catch(making('resume'));
+        // A batch grown on WebGPU does not follow the run onto the CPU (a reload, a lost device):
+        // there it would cost its size in time per step. Back to the recipe's batch.
+        const grown = next.backend !== 'webgpu' && msg.batch && next.config.train.batch_size > msg.batch;
+        if (grown) {
+          try { next.set_batch_size(msg.batch); } catch { /* a refused recipe batch: the run keeps its own */ }
+        }
         trainSeconds = Number(msg.seconds) || 0;
         auto = options === msg.options ? null : msg.options;
         useGlue(glue);
@@ -588,12 +625,11 @@ self.onmessage = (ev) => {
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
       break;
     case 'test-trial': // tests only: the trial answers now with this WebGPU timing
-      if (auto && trial) {
+      serial(() => { // after the session's start, which starts the trial
+        if (!auto || !trial) throw new Error('no backend trial is running (test-trial needs backend auto with WebGPU)');
         stopTrial();
         trial = { key: recipeKey(), result: { ms: Number(msg.gpu_ms) }, at: performance.now() };
-      } else {
-        fail('no backend trial is running (test-trial needs backend auto with WebGPU)');
-      }
+      });
       break;
     case 'test-lose-device':
       if (gpuDevice) gpuDevice.destroy();
@@ -660,7 +696,7 @@ self.onmessage = (ev) => {
         preempted = false;
         const bytes = new Uint8Array(msg.bytes);
         need();
-        if (msg.adopt && await adoptArchitecture(bytes) && auto) startTrial(auto); // another recipe to time
+        if (msg.adopt && await adoptArchitecture(bytes) && auto) startTrial(auto).catch(fail); // another recipe to time
         session.load(bytes);
         trainSeconds = 0;
         post({ type: 'loaded', step: session.steps, config: session.config });

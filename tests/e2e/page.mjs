@@ -192,8 +192,9 @@ try {
   await page.mouse.up();
   await page.click('#draw-train');
   await page.waitForFunction(() => [...document.querySelectorAll('.panel')].every((p) => p.dataset.dataset === 'drawn'), null, { timeout: 60_000 });
-  await page.waitForTimeout(2000);
-  const band = await page.$$eval('canvas.samples', (cs) => cs.map((c) => {
+  // Choosing 'drawn' already trained the default drawing: wait (up to a minute) for the
+  // painted one's target, then measure.
+  const inBand = () => [...document.querySelectorAll('canvas.samples')].map((c) => {
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let all = 0, inside = 0;
     for (let k = 0; k < d.length; k += 4) {
@@ -203,7 +204,9 @@ try {
       if (row > 0.15 && row < 0.35) inside++;
     }
     return all > 1000 ? inside / all : -1;
-  }));
+  });
+  await page.waitForFunction(`(${inBand})().every((f) => f > 0.95)`, null, { timeout: 60_000, polling: 500 }).catch(() => {});
+  const band = await page.evaluate(inBand);
   console.log('drawn target points inside the painted band:', band);
   if (!band.every((f) => f > 0.95)) fail(`the drawn target is not where it was painted: ${band}`);
   if (!(await page.url()).includes('draw=')) fail('the URL does not carry the drawing');

@@ -224,7 +224,7 @@ try {
   await page.evaluate(() => window.flowmap.panels[0].send({ type: 'test-trial', gpu_ms: 1e-3 }));
   await play(page);
   await page.waitForFunction(() => document.querySelector('.panel .backend').dataset.backend === 'webgpu', null, { timeout: 120_000 });
-  const moved = await stepOf(page, 0);
+  const moved = await stepOf(page, 0); // the moved run's step, from the worker's 'backend' message
   await waitText(page, 0, '.note', '· batch', 300_000); // the search: about a minute on SwiftShader
   await waitSteps(page, 0, moved + 3, 300_000);
   const won = await text(page, 0, '.note');
