@@ -71,10 +71,12 @@ case "${1:-}" in
     say "rustfmt"; cargo fmt --all -- --check
     say "clippy (native and wasm32)"
     cargo clippy --release --all-targets -- -D warnings
+    # The page's CPU module, and the WebGPU build (the browser tests'; fusion adds no code of ours).
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
+    cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features webgpu --lib --tests -- -D warnings
     say "native tests"; cargo test --release
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --test web
+    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --features webgpu --test web
     run_e2e
     say "all tests passed"
     ;;
@@ -83,7 +85,12 @@ case "${1:-}" in
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
-    say "WebGPU calls per step, the page's module (fusion off) and the WebGPU module (fusion on); SwiftShader: counts, not speed"
+    # WebGPU without fusion is not shipped: build it beside the site for the comparison (the
+    # browser tests' feature set, so its dependencies are already built).
+    cargo build --release --target wasm32-unknown-unknown --no-default-features --features webgpu --lib
+    wasm-bindgen --target web --no-typescript --out-dir dist --out-name flowmap_unfused \
+      "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/flowmap.wasm"
+    say "WebGPU calls per step, fusion off (flowmap_unfused.js) and on (flowmap_gpu.js); SwiftShader: counts, not speed"
     node tests/e2e/bench.mjs gpu webgpu
     ;;
   coldstart)

@@ -1,4 +1,6 @@
 //! Which Burn backend runs the tensors. Chosen at run time; the model code is the same for all.
+//! wgpu is there with the Cargo feature `webgpu` (the CLI's and the WebGPU module's builds);
+//! the page's wasm module is built without it, CPU backends only.
 
 use burn::tensor::Device;
 
@@ -9,6 +11,7 @@ pub enum Backend {
     /// The ndarray CPU backend: the fallback the browser app promises when WebGPU is absent.
     NdArray,
     /// wgpu: Vulkan/Metal natively, WebGPU in a browser.
+    #[cfg(feature = "webgpu")]
     Wgpu,
 }
 
@@ -17,15 +20,26 @@ impl Backend {
         match self {
             Backend::Flex => "flex",
             Backend::NdArray => "ndarray",
+            #[cfg(feature = "webgpu")]
             Backend::Wgpu => "wgpu",
         }
+    }
+
+    /// Flex or ndarray.
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Backend::Flex | Backend::NdArray)
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "flex" => Ok(Backend::Flex),
             "ndarray" => Ok(Backend::NdArray),
+            #[cfg(feature = "webgpu")]
             "wgpu" | "webgpu" => Ok(Backend::Wgpu),
+            #[cfg(not(feature = "webgpu"))]
+            "wgpu" | "webgpu" => Err(format!(
+                "backend '{s}': this build has no wgpu (the Cargo feature webgpu is off)"
+            )),
             _ => Err(format!(
                 "unknown backend '{s}' (expected flex, ndarray or wgpu)"
             )),
@@ -39,6 +53,7 @@ impl Backend {
             Backend::Flex => Device::flex(),
             #[allow(deprecated)] // ndarray stays: it is the fallback the browser app promises
             Backend::NdArray => Device::ndarray(),
+            #[cfg(feature = "webgpu")]
             Backend::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
         }
     }

@@ -89,13 +89,13 @@ impl Options {
             MAX_POINTS,
         )?;
         let cpu = match Backend::parse(&self.cpu) {
-            Ok(Backend::Wgpu) | Err(_) => {
+            Ok(b) if b.is_cpu() => b,
+            _ => {
                 return Err(format!(
                     "options.cpu must be flex or ndarray, got '{}'",
                     self.cpu
                 ));
             }
-            Ok(b) => b,
         };
         match self.backend.as_str() {
             "auto" => Ok(BackendChoice::Auto { cpu }),

@@ -115,9 +115,10 @@ impl Session {
     /// "webgpu", "flex" or "ndarray".
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
-        match self.backend {
-            Backend::Wgpu => "webgpu".into(),
-            b => b.name().into(),
+        if self.backend.is_cpu() {
+            self.backend.name().into()
+        } else {
+            "webgpu".into()
         }
     }
 
@@ -293,27 +294,47 @@ pub fn wasm_memory_bytes() -> f64 {
 async fn device_for(options: &Options) -> Result<(Backend, Device, String), JsError> {
     Ok(match options.validate().map_err(err)? {
         BackendChoice::Auto { cpu } => match webgpu_device().await {
-            Ok(d) => (Backend::Wgpu, d, "WebGPU".to_string()),
+            Ok((b, d)) => (b, d, "WebGPU".to_string()),
             Err(why) => (cpu, cpu.device(), format!("CPU ({}): {why}", cpu.name())),
         },
         BackendChoice::WebGpu => {
-            let d = webgpu_device().await.map_err(err)?;
-            (Backend::Wgpu, d, "WebGPU".to_string())
+            let (b, d) = webgpu_device().await.map_err(err)?;
+            (b, d, "WebGPU".to_string())
         }
         BackendChoice::Cpu(b) => (b, b.device(), format!("CPU ({})", b.name())),
     })
 }
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// Burn's wgpu runtime initialises once per thread; later sessions (a reset) reuse it.
     static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Burn's wgpu device on the browser's WebGPU, or why not.
-async fn webgpu_device() -> Result<Device, String> {
+#[cfg(feature = "webgpu")]
+async fn webgpu_device() -> Result<(Backend, Device), String> {
     if let Some(device) = WEBGPU.with(|w| w.borrow().clone()) {
-        return Ok(device);
+        return Ok((Backend::Wgpu, device));
     }
+    browser_has_webgpu()?;
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| format!("WebGPU did not initialise: {e}"))?;
+    WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
+    Ok((Backend::Wgpu, device))
+}
+
+/// The page's module is built without wgpu: WebGPU runs in the WebGPU module (flowmap_gpu.js).
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu_device() -> Result<(Backend, Device), String> {
+    browser_has_webgpu()?;
+    Err("WebGPU runs in the WebGPU module (flowmap_gpu.js); this is the CPU module".into())
+}
+
+/// Whether the browser offers WebGPU at all (`navigator.gpu`).
+fn browser_has_webgpu() -> Result<(), String> {
     let global = js_sys::global();
     let navigator =
         js_sys::Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator")?;
@@ -321,12 +342,7 @@ async fn webgpu_device() -> Result<Device, String> {
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
     }
-    let device = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("WebGPU did not initialise: {e}"))?;
-    WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
-    Ok(device)
+    Ok(())
 }
 
 fn err(message: String) -> JsError {

@@ -10,9 +10,11 @@
 //                                 one), and the loss after those steps; the counts do not
 //                                 depend on the adapter, so SwiftShader gives the same figures
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
-//                                 the page's (flowmap.js)
+//                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
+//                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
 const params = new URLSearchParams(location.search);
-const glue = await import(params.get('module') === 'gpu' ? './flowmap_gpu.js' : './flowmap.js');
+const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js' };
+const glue = await import(MODULES[params.get('module') || 'page']);
 const { Session } = glue;
 
 const out = document.getElementById('out');

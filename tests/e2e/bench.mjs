@@ -3,8 +3,8 @@
 //   node tests/e2e/bench.mjs quality [flex]      (120 s of training, KL every 15 s)
 //   METHOD=psd-mid node tests/e2e/bench.mjs quality flex   (default lsd)
 //   node tests/e2e/bench.mjs gpu webgpu           (WebGPU calls per step; SwiftShader here)
-//   SIZES=browser node tests/e2e/bench.mjs gpu webgpu   (one size; gpu mode runs both modules:
-//                                                      the page's, unfused, and the fused WebGPU one)
+//   SIZES=browser node tests/e2e/bench.mjs gpu webgpu   (one size; gpu mode runs WebGPU without
+//                                                      fusion (./dev.sh bench builds it) and with)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
@@ -15,7 +15,7 @@ const extra = `&method=${encodeURIComponent(method)}${process.env.SIZES ? `&size
 const { server, base } = await serve();
 const browser = await launch({ webgpu: mode === 'gpu' || backends.includes('webgpu') });
 try {
-  const runs = backends.flatMap((backend) => (mode === 'gpu' ? ['page', 'gpu'] : ['page']).map((module) => ({ backend, module })));
+  const runs = backends.flatMap((backend) => (mode === 'gpu' ? ['unfused', 'gpu'] : ['page']).map((module) => ({ backend, module })));
   for (const { backend, module } of runs) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
@@ -24,7 +24,7 @@ try {
     const r = await page.evaluate(() => window.benchResult);
     if (r.error) throw new Error(r.error);
     if (mode === 'gpu') {
-      console.log(`\nWebGPU calls per training step (one train_step call per step), ${module === 'gpu' ? 'the WebGPU module (flowmap_gpu.js): Burn\'s fusion on' : 'the page\'s module (flowmap.js): fusion off'}`);
+      console.log(`\nWebGPU calls per training step (one train_step call per step), ${module === 'gpu' ? 'the WebGPU module (flowmap_gpu.js): Burn\'s fusion on' : 'WebGPU without fusion (flowmap_unfused.js)'}`);
       console.log('| method  | size            | batch | dispatches | submits | buffer maps | ms/step here | loss after |');
       console.log('|---------|-----------------|-------|------------|---------|-------------|--------------|------------|');
       for (const x of r.result) {
