@@ -1,9 +1,10 @@
 // Trunk post-build hook: the WebGPU module. Trunk builds the page's module (flowmap_bg.wasm:
-// every backend, Burn's wgpu unfused); this adds flowmap_gpu.js / flowmap_gpu_bg.wasm, the same
-// crate with Burn's kernel fusion (Cargo feature `fusion`), which issues about a third of the
-// dispatches per training step but is 12 MB larger. Only browsers with WebGPU fetch it, for
+// the CPU backends only, no Cargo features); this adds flowmap_gpu.js / flowmap_gpu_bg.wasm, the
+// same crate with wgpu and Burn's kernel fusion (Cargo feature `fusion`), about a third of the
+// dispatches per training step of unfused wgpu. Only browsers with a WebGPU adapter fetch it, for
 // 'auto''s trial and for training on WebGPU (www/worker.js), so a first visit does not wait for
-// it. Same flags as trunk's build (.cargo/config.toml), so the dependencies build once.
+// it. The same RUSTFLAGS as every wasm build (.cargo/config.toml), so its dependencies are built
+// once and cached like the others.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
