@@ -6,7 +6,10 @@ use crate::batch::HostBatch;
 use crate::checkpoint::{self, Checkpoint, bias, net_from, read_layers};
 use crate::clipping::clip_gradients;
 use crate::config::{Config, Method};
-use crate::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss, psd::psd_loss};
+use crate::losses::{
+    diagonal::diagonal_loss, esd::esd_residual, lsd::lsd_residual, off_diagonal_penalty,
+    psd::psd_residual,
+};
 use crate::model::{FlowMapNet, layer_dims};
 use crate::readback;
 use crate::rng::Rng;
@@ -151,14 +154,15 @@ impl Trainer {
         let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
 
         let diagonal = diagonal_loss(&self.net, b.diag_x, b.diag_t, b.diag_target);
-        let off_diagonal = match cfg.method {
-            Method::Lsd => lsd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+        let residual = match cfg.method {
+            Method::Lsd => lsd_residual(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
             Method::PsdMid | Method::PsdUniform => {
                 let times = [b.off_s, b.off_u, b.off_t];
-                psd_loss(&self.net, &teacher, b.off_x, times, cfg.psd_space)
+                psd_residual(&self.net, &teacher, b.off_x, times, cfg.psd_space)
             }
-            Method::Esd => esd_loss(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
-        };
+            Method::Esd => esd_residual(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+        }; // [B_off, 2]
+        let off_diagonal = off_diagonal_penalty(residual, cfg.huber.map(|d| d as f32));
         let loss = diagonal.clone() + off_diagonal.clone();
 
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);

@@ -77,6 +77,16 @@ impl Session {
         to_js(&Facts::get())
     }
 
+    /// Whether `options` name WebGPU outright (`webgpu` or `wgpu`): the worker then loads the
+    /// WebGPU module before creating the session. Options that do not validate answer false, so
+    /// `create` in the page's module reports them with its message.
+    pub fn needs_webgpu(options: JsValue) -> bool {
+        from_js::<Options>(options, "options")
+            .ok()
+            .and_then(|o| o.validate().ok())
+            == Some(BackendChoice::WebGpu)
+    }
+
     /// `auto`'s verdict after its timed trial (trial.rs): `{backend, note}` for WebGPU at
     /// `gpu_ms` per step, or failed with `gpu_error`, or (neither) unfinished within the box,
     /// against the CPU backend `options` name at `cpu_ms`.

@@ -9,9 +9,10 @@ use burn::tensor::Tensor;
 use common::*;
 use flowmap::batch::{Batch, HostBatch};
 use flowmap::checkpoint::{Checkpoint, decode};
+use flowmap::config::Config;
 use flowmap::config::{Method, ModelConfig, PsdSpace};
 use flowmap::eval::Evaluator;
-use flowmap::losses::{lsd::lsd_loss, mse, psd::psd_loss};
+use flowmap::losses::{lsd::lsd_loss, mse, off_diagonal_penalty, psd::psd_loss};
 use flowmap::model::FlowMapNet;
 use flowmap::readback::block_on;
 use flowmap::rng::Rng;
@@ -145,6 +146,98 @@ fn same_seed_same_losses_other_seed_other_losses() {
     let (a, b, c) = (run(1), run(1), run(2));
     assert_eq!(a, b, "same seed must give the same loss sequence");
     assert_ne!(a, c);
+}
+
+/// The off-diagonal penalty against its closed forms in f64: the squared error is `mse` (rows
+/// of 2), the pseudo-Huber value is d^2 (sqrt(1 + |r|^2/d^2) - 1) per row, and its gradient is
+/// r / sqrt(1 + |r|^2/d^2) / B, so a row far off pulls with norm below d / B where the squared
+/// error pulls with |r| / B. A penalty that dropped the 1/2, summed instead of averaging, or
+/// let a runaway row pull with |r| fails here.
+#[test]
+fn pseudo_huber_penalty_matches_its_closed_form_and_bounds_a_far_rows_pull() {
+    let dev = cpu().autodiff();
+    let rows = vec![vec![1e-3, -2e-3], vec![0.3, -0.4], vec![30.0, 40.0]];
+    let b = rows.len() as f64;
+    let r = || tensor2(&rows, &dev).require_grad();
+    let q: Vec<f64> = rows.iter().map(|x| x[0] * x[0] + x[1] * x[1]).collect();
+
+    let squared = scalar(off_diagonal_penalty(r(), None));
+    let want = q.iter().sum::<f64>() / 2.0 / b;
+    assert!(
+        (squared - want).abs() <= 1e-6 * want,
+        "squared error {squared}, want {want}"
+    );
+    let via_mse = scalar(mse(r(), r().zeros_like()));
+    assert!(
+        (squared - via_mse).abs() <= 1e-6 * want,
+        "{squared} is not mse {via_mse}"
+    );
+
+    for d in [0.5, 1.0, 3.0] {
+        let input = r();
+        let loss = off_diagonal_penalty(input.clone(), Some(d as f32));
+        let grads = loss.backward();
+        let got = scalar(loss);
+        let rho = |q: f64| d * d * ((1.0 + q / (d * d)).sqrt() - 1.0);
+        let want = q.iter().map(|&q| rho(q)).sum::<f64>() / b;
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "d {d}: penalty {got}, want {want}"
+        );
+        let g = host(input.grad(&grads).expect("a gradient reaches r"));
+        let want_g: Vec<f64> = rows
+            .iter()
+            .zip(&q)
+            .flat_map(|(x, &q)| x.iter().map(move |&x| x / (1.0 + q / (d * d)).sqrt() / b))
+            .collect();
+        assert_close(&format!("d {d}: gradient"), &g, &want_g, 1e-9, 1e-5);
+        let far = (g[4] as f64).hypot(g[5] as f64);
+        assert!(
+            far < d / b && far > 0.9 * d / b,
+            "d {d}: the far row pulls with {far}"
+        );
+    }
+    // Near a solution (|r| << d) it is the squared error.
+    let small = scalar(off_diagonal_penalty(tensor2(&rows[..1], &dev), Some(1.0)));
+    assert!(
+        (small - q[0] / 2.0).abs() <= 1e-6 * q[0],
+        "{small} vs {}",
+        q[0] / 2.0
+    );
+}
+
+/// The browser recipe at 5x64, seed 0: with the paper's squared error the LSD loss runs away
+/// within 150 steps (the off-diagonal term first: 0.3 at step 80, 6e4 at step 90); with the
+/// pseudo-Huber penalty it trains on. This is the run the page's reliability test once met.
+#[test]
+fn pseudo_huber_keeps_the_lsd_run_that_diverged_with_squared_error() {
+    let run = |huber: Option<f64>| -> (usize, f32) {
+        let mut c = Config::browser();
+        c.model.width = 64;
+        c.train.seed = 0;
+        c.train.huber = huber;
+        let mut tr = Trainer::new(c, &cpu()).unwrap();
+        let mut worst = 0f32;
+        for step in 1..=300 {
+            let l = read(tr.step());
+            worst = worst.max(l.total);
+            if l.diverged() {
+                return (step, worst);
+            }
+        }
+        (0, worst)
+    };
+    let (diverged_at, _) = run(None);
+    assert!(
+        diverged_at > 0,
+        "the control: squared error should diverge at this seed"
+    );
+    let (diverged_at, worst) = run(Some(1.0));
+    assert_eq!(
+        diverged_at, 0,
+        "pseudo-Huber diverged at step {diverged_at}"
+    );
+    assert!(worst < 10.0, "pseudo-Huber: the loss reached {worst}");
 }
 
 /// The loss falling is not enough (the diagonal term alone makes it fall): the one-jump samples

@@ -152,6 +152,22 @@ fn facts_reach_js_as_the_crate_has_them() {
             .as_f64(),
         Some(0.405)
     );
+    assert_eq!(
+        get("presets.browser.train.huber").as_f64(),
+        browser.train.huber
+    );
+    // The worker asks which options need the WebGPU module instead of keeping the names.
+    for (options, webgpu) in [
+        (r#"{"backend":"webgpu"}"#, true),
+        (r#"{"backend":"wgpu"}"#, true),
+        (r#"{"backend":"auto"}"#, false),
+        (r#"{"backend":"flex"}"#, false),
+        (r#"{"backend":"webgpu","cpu":"wgpu"}"#, false), // invalid: create reports it
+        (r#"{"backend":"vulkan"}"#, false),
+        ("null", false),
+    ] {
+        assert_eq!(Session::needs_webgpu(js(options)), webgpu, "{options}");
+    }
 }
 
 #[wasm_bindgen_test]

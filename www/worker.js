@@ -101,7 +101,8 @@ function webgpuGlue() {
   }
   return gpuGlue;
 }
-const glueFor = async (options) => (['webgpu', 'wgpu'].includes(options && options.backend) ? webgpuGlue() : pageGlue);
+// The crate says which names mean WebGPU (the page's module answers: it has the same rules).
+const glueFor = async (options) => (pageGlue.Session.needs_webgpu(options || {}) ? webgpuGlue() : pageGlue);
 
 let session = null;
 let running = false;

@@ -44,6 +44,7 @@ options:
   --clip-scope tensor|global   clip each tensor's norm or all together (default {clip_scope})
   --psd-space x|v    PSD residual in X-space or velocity space (default {psd_space})
   --ema X|none       EMA decay of the sampling weights (default {ema})
+  --huber X|none     pseudo-Huber scale of the off-diagonal penalty; none: squared error (default {huber})
   --weight-decay X   AdamW weight decay (default {wd})
   --width N --depth N  network size (default {width} x {depth})
   --activation silu|gelu  hidden activation (default {activation})
@@ -68,6 +69,7 @@ options:
         clip_scope = name(&t.clip_scope),
         psd_space = name(&t.psd_space),
         ema = or_none(t.ema_decay),
+        huber = or_none(t.huber),
         wd = t.weight_decay,
         width = m.width,
         depth = m.depth,
@@ -137,6 +139,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--activation" => a.config.model.activation = choice(&flag, &value()?)?,
             "--sigma" => a.config.model.sigma = num(&flag, &value()?)?,
             "--ema" => t.ema_decay = optional(&flag, &value()?)?,
+            "--huber" => t.huber = optional(&flag, &value()?)?,
             "--weight-decay" => t.weight_decay = num(&flag, &value()?)?,
             "--seed" => t.seed = num(&flag, &value()?)?,
             "--width" => a.config.model.width = num(&flag, &value()?)?,

@@ -6,11 +6,11 @@
 //! (s,t) uniform on s < t. d/dt X is exact (a forward-mode tangent, see `model`); the teacher sees a
 //! detached X and its output is a constant.
 
-use super::{mse, plain, sg};
+use super::{plain, sg};
 use crate::model::FlowMapNet;
 use burn::tensor::Tensor;
 
-/// `x_s`: [B, 2] points I_s, `s`, `t`: [B, 1]; returns [1].
+/// The loss as written above. `x_s`: [B, 2] points I_s, `s`, `t`: [B, 1]; returns [1].
 pub fn lsd_loss(
     student: &FlowMapNet,
     teacher: &FlowMapNet,
@@ -18,9 +18,21 @@ pub fn lsd_loss(
     s: Tensor<2>,
     t: Tensor<2>,
 ) -> Tensor<1> {
+    lsd_residual(student, teacher, x_s, s, t).square().mean()
+}
+
+/// Per-row residual d/dt X_{s,t}(I_s) - sg(v_{t,t}(X_{s,t}(I_s))). Shapes as [`lsd_loss`];
+/// returns [B, 2].
+pub fn lsd_residual(
+    student: &FlowMapNet,
+    teacher: &FlowMapNet,
+    x_s: Tensor<2>,
+    s: Tensor<2>,
+    t: Tensor<2>,
+) -> Tensor<2> {
     let (x_st, dx_dt) = student.flow_dt(x_s, s, t.clone()); // [B, 2], [B, 2]
     let t_plain = plain(t);
     let target = teacher.velocity(plain(x_st), t_plain.clone(), t_plain); // [B, 2]
     let target = sg(target, &dx_dt);
-    mse(dx_dt, target)
+    dx_dt - target
 }
