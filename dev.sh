@@ -70,13 +70,17 @@ case "${1:-}" in
     setup
     say "rustfmt"; cargo fmt --all -- --check
     say "clippy (native and wasm32)"
-    cargo clippy --release --all-targets -- -D warnings
-    # The page's CPU module, and the WebGPU build (the browser tests'; fusion adds no code of ours).
+    # Natively without wgpu: no native test uses it, and its code is all behind the feature
+    # webgpu, which the wasm32 check below covers; skipping Burn's native wgpu stack saves
+    # minutes on a fresh machine (README, "Tests").
+    cargo clippy --release --all-targets --no-default-features --features cli -- -D warnings
+    # The page's CPU module, and the WebGPU module as shipped (fusion).
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
-    cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features webgpu --lib --tests -- -D warnings
-    say "native tests"; cargo test --release
+    cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features fusion --lib --tests -- -D warnings
+    say "native tests"; cargo test --release --no-default-features --features cli
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --features webgpu --test web
+    # The WebGPU module's feature set (fusion): the site build below reuses this Burn build.
+    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --features fusion --test web
     run_e2e
     say "all tests passed"
     ;;
@@ -85,8 +89,8 @@ case "${1:-}" in
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
-    # WebGPU without fusion is not shipped: build it beside the site for the comparison (the
-    # browser tests' feature set, so its dependencies are already built).
+    # WebGPU without fusion is not shipped: build it beside the site for the comparison (one
+    # more Burn build the first time).
     cargo build --release --target wasm32-unknown-unknown --no-default-features --features webgpu --lib
     wasm-bindgen --target web --no-typescript --out-dir dist --out-name flowmap_unfused \
       "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/flowmap.wasm"
