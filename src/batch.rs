@@ -4,6 +4,7 @@ use crate::config::{Method, TrainConfig};
 use crate::data::base_noise;
 use crate::interpolant::{interpolate, sample_pair, velocity};
 use crate::losses::psd::Intermediate;
+use crate::model::Rows;
 use crate::rng::Rng;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -19,15 +20,14 @@ pub struct HostBatch {
     pub off_t: Vec<f32>,       // [Bo]
 }
 
-/// The same batch on a device.
+/// The same batch on a device, as the losses take it.
 pub struct Batch {
-    pub diag_x: Tensor<2>,
-    pub diag_t: Tensor<2>,
+    /// I_t at s = t = t.
+    pub diag: Rows,
     pub diag_target: Tensor<2>,
-    pub off_x: Tensor<2>,
-    pub off_s: Tensor<2>,
+    /// I_s at (s, t).
+    pub off: Rows,
     pub off_u: Tensor<2>,
-    pub off_t: Tensor<2>,
 }
 
 impl HostBatch {
@@ -74,17 +74,33 @@ impl HostBatch {
     }
 
     pub fn to_device(&self, device: &Device) -> Batch {
-        let col = |v: &Vec<f32>, w: usize| {
-            Tensor::<2>::from_data(TensorData::new(v.clone(), [v.len() / w, w]), device)
+        let col = |v: Vec<f32>, w: usize| {
+            let rows = v.len() / w;
+            Tensor::<2>::from_data(TensorData::new(v, [rows, w]), device)
+        };
+        // [x, s, t] per row, packed here so that the device never concatenates them.
+        let packed = |x: &[f32], s: &[f32], t: &[f32]| -> Vec<f32> {
+            let rows = x.chunks_exact(2).zip(s).zip(t);
+            rows.flat_map(|((x, &s), &t)| [x[0], x[1], s, t]).collect()
+        };
+        let rows = |x: &[f32], s: &[f32], t: &[f32]| Rows {
+            x: col(x.to_vec(), 2),
+            s: col(s.to_vec(), 1),
+            t: col(t.to_vec(), 1),
+            packed: col(packed(x, s, t), 4),
+        };
+        let t = col(self.diag_t.clone(), 1); // s = t on the diagonal: one upload for both
+        let diag = Rows {
+            x: col(self.diag_x.clone(), 2),
+            s: t.clone(),
+            t,
+            packed: col(packed(&self.diag_x, &self.diag_t, &self.diag_t), 4),
         };
         Batch {
-            diag_x: col(&self.diag_x, 2),
-            diag_t: col(&self.diag_t, 1),
-            diag_target: col(&self.diag_target, 2),
-            off_x: col(&self.off_x, 2),
-            off_s: col(&self.off_s, 1),
-            off_u: col(&self.off_u, 1),
-            off_t: col(&self.off_t, 1),
+            diag,
+            diag_target: col(self.diag_target.clone(), 2),
+            off: rows(&self.off_x, &self.off_s, &self.off_t),
+            off_u: col(self.off_u.clone(), 1),
         }
     }
 }
@@ -119,5 +135,23 @@ mod tests {
             HostBatch::draw(&cfg, 1.0, &mut Rng::new(9)),
             HostBatch::draw(&cfg, 1.0, &mut Rng::new(9))
         );
+    }
+
+    /// The host's packing puts x, s and t in the columns the first layer's rows expect: the
+    /// same as concatenating the uploaded columns on the device.
+    #[test]
+    fn host_packing_equals_packing_on_the_device() {
+        let cfg = TrainConfig {
+            batch_size: 64,
+            ..Default::default()
+        };
+        let b = HostBatch::draw(&cfg, 1.0, &mut Rng::new(3)).to_device(&Device::flex());
+        let host = |t: &Tensor<2>| t.to_data().try_into_vec::<f32>().unwrap();
+        for rows in [&b.diag, &b.off] {
+            let want = Rows::new(rows.x.clone(), rows.s.clone(), rows.t.clone()).packed;
+            assert_eq!(rows.packed.dims(), want.dims());
+            assert_eq!(host(&rows.packed), host(&want));
+        }
+        assert_eq!(host(&b.diag.s), host(&b.diag.t), "diagonal rows have s = t");
     }
 }

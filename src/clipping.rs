@@ -14,14 +14,17 @@ use burn::tensor::Tensor;
 /// Keeps a norm of 0 from dividing by 0, as Burn does.
 const TINY: f32 = f32::MIN_POSITIVE;
 
-/// Clips `grads` of `net`'s parameters to norm `max_norm` in place. Returns how many tensors were
-/// scaled down ([1]; per tensor: 0..=#tensors, global: 0 or 1).
+/// Clips `grads` of `net`'s parameters to norm `max_norm` in place. With `count`, also returns
+/// how many tensors were scaled down ([1]; per tensor: 0..=#tensors, global: 0 or 1); without,
+/// the count's ops are never issued (a concatenation of the norms, a comparison and a sum:
+/// GPU dispatches every step for a number only the CLI reads).
 pub fn clip_gradients(
     grads: &mut GradientsParams,
     net: &FlowMapNet,
     max_norm: f32,
     scope: ClipScope,
-) -> Tensor<1> {
+    count: bool,
+) -> Option<Tensor<1>> {
     // Weights ([in, out]) and biases ([out]) flattened, with the shape to restore.
     let mut flat: Vec<(ParamId, Tensor<1>, Option<[usize; 2]>)> = Vec::new();
     for layer in &net.layers {
@@ -38,19 +41,26 @@ pub fn clip_gradients(
         .iter()
         .map(|(_, g, _)| g.clone().square().sum())
         .collect();
-    let (scales, clipped): (Vec<Tensor<1>>, Tensor<1>) = match scope {
+    let (scales, clipped): (Vec<Tensor<1>>, Option<Tensor<1>>) = match scope {
         ClipScope::Tensor => {
             let norms: Vec<Tensor<1>> = sq_norms.into_iter().map(Tensor::sqrt).collect();
-            let clipped = Tensor::cat(norms.clone(), 0)
-                .greater_elem(max_norm)
-                .float()
-                .sum();
+            let clipped = count.then(|| {
+                Tensor::cat(norms.clone(), 0)
+                    .greater_elem(max_norm)
+                    .float()
+                    .sum()
+            });
             let scales = norms.into_iter().map(|n| scale(n, max_norm)).collect();
             (scales, clipped)
         }
         ClipScope::Global => {
-            let total = Tensor::cat(sq_norms, 0).sum().sqrt(); // [1]
-            let clipped = total.clone().greater_elem(max_norm).float();
+            // A chain of [1] additions (one fused kernel) rather than a concatenation.
+            let total = sq_norms
+                .into_iter()
+                .reduce(|a, b| a + b)
+                .expect("a net has parameters")
+                .sqrt(); // [1]
+            let clipped = count.then(|| total.clone().greater_elem(max_norm).float());
             (vec![scale(total, max_norm); flat.len()], clipped)
         }
     };
@@ -113,7 +123,7 @@ mod tests {
     #[test]
     fn per_tensor_clip_bounds_each_norm_and_counts_the_clipped() {
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 5.0, ClipScope::Tensor);
+        let fired = clip_gradients(&mut grads, &net, 5.0, ClipScope::Tensor, true).unwrap();
         assert_eq!(
             fired.into_scalar::<f32>(),
             1.0,
@@ -130,7 +140,7 @@ mod tests {
     fn global_clip_scales_all_by_one_factor() {
         // Total norm sqrt(9 + 16 + 144) = 13: clipping to 6.5 halves every gradient.
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 6.5, ClipScope::Global);
+        let fired = clip_gradients(&mut grads, &net, 6.5, ClipScope::Global, true).unwrap();
         assert_eq!(fired.into_scalar::<f32>(), 1.0);
         let got = norms(&net, &grads);
         for (g, w) in got.iter().zip([1.5, 2.0, 6.0, 0.0]) {
@@ -138,8 +148,24 @@ mod tests {
         }
         // Below the bound nothing changes and nothing is counted.
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 20.0, ClipScope::Global);
+        let fired = clip_gradients(&mut grads, &net, 20.0, ClipScope::Global, true).unwrap();
         assert_eq!(fired.into_scalar::<f32>(), 0.0);
         assert_eq!(norms(&net, &grads), vec![3.0, 4.0, 12.0, 0.0]);
+    }
+
+    #[test]
+    fn without_counting_the_clip_is_the_same_and_returns_no_count() {
+        for (scope, bound) in [(ClipScope::Tensor, 5.0), (ClipScope::Global, 6.5)] {
+            let (net, mut counted, _) = net_and_grads();
+            let (other, mut uncounted, _) = net_and_grads(); // the same values, its own ids
+            assert!(clip_gradients(&mut counted, &net, bound, scope, true).is_some());
+            assert!(clip_gradients(&mut uncounted, &other, bound, scope, false).is_none());
+            let (a, b) = (norms(&net, &counted), norms(&other, &uncounted));
+            assert_eq!(a, b, "{scope:?}");
+            assert!(
+                a.iter().any(|&n| n < 12.0),
+                "{scope:?}: the clip must bite: {a:?}"
+            );
+        }
     }
 }

@@ -23,6 +23,31 @@ pub const INPUT_DIM: usize = 4;
 /// Output: a velocity in the plane.
 pub const OUTPUT_DIM: usize = 2;
 
+/// Points with their times as the student takes them: `x` [B, 2], `s`, `t` [B, 1], and the same
+/// packed as [x, s, t] ([B, 4]) for its first layer. A training batch packs them on the host
+/// ([`crate::batch::HostBatch::to_device`]): on the GPU a concatenation costs one dispatch per
+/// part, every step.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    pub x: Tensor<2>,
+    pub s: Tensor<2>,
+    pub t: Tensor<2>,
+    pub packed: Tensor<2>,
+}
+
+impl Rows {
+    /// Packs on the device (tests, and callers without a host batch).
+    pub fn new(x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> Self {
+        let packed = Tensor::cat(vec![x.clone(), s.clone(), t.clone()], 1); // [B, 4]
+        Self { x, s, t, packed }
+    }
+
+    /// t - s: [B, 1].
+    pub fn dt(&self) -> Tensor<2> {
+        self.t.clone() - self.s.clone()
+    }
+}
+
 /// The MLP 4 -> depth x width (SiLU or GELU) -> 2, with optional sigma-preconditioning.
 #[derive(Module, Debug)]
 pub struct FlowMapNet {
@@ -97,48 +122,83 @@ impl FlowMapNet {
 
     /// v on a packed input. `input`: [B, 4] = [x, s, t]; returns [B, 2].
     pub fn velocity_packed(&self, input: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        let mut h = self.precondition(input);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let z = affine(layer, h); // [B, out]
-            h = if i == last {
-                z
-            } else if self.gelu {
-                gelu_phi(z).0
-            } else {
-                silu(z)
-            };
+        let z = affine(&self.layers[0], self.precondition(input)); // [B, width]
+        self.after_first(z)
+    }
+
+    /// The rest of the network from the first layer's pre-activation `z`: [B, width]; returns
+    /// [B, 2].
+    fn after_first(&self, mut z: Tensor<2>) -> Tensor<2> {
+        for layer in &self.layers[1..] {
+            z = affine(layer, self.activate(z)); // [B, out]
         }
-        self.rescale(h)
+        self.rescale(z)
+    }
+
+    fn activate(&self, z: Tensor<2>) -> Tensor<2> {
+        if self.gelu { gelu_phi(z).0 } else { silu(z) }
+    }
+
+    /// Whether the weights carry autodiff (the student being trained).
+    fn trains(&self) -> bool {
+        self.layers[0].weight.val().is_require_grad()
+    }
+
+    /// The first layer on the input's columns, z = [x / sigma, s, t] W + b computed as
+    /// (x / sigma) W_x + s W_s + t W_t + b, with W_x, W_s, W_t the rows of W for x, s and t: no
+    /// [B, 4] input is assembled (a concatenation is one GPU dispatch per part; the [B, 1]
+    /// products fuse with the bias and the activation). Used for weights without autodiff
+    /// (teachers, sampling), where the row blocks are views. The student takes its input packed
+    /// on the host instead ([`Rows`]): its weight gradient is then one matmul, where three row
+    /// blocks would each add a slice-assign to the backward pass.
+    /// `x`: [B, 2], `s`, `t`: [B, 1]; returns [B, width].
+    fn first_layer(&self, x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
+        let layer = &self.layers[0];
+        let w = layer.weight.val(); // [4, width]
+        let z = self.precondition_x(x).matmul(w.clone().narrow(0, 0, 2)) // [B, width]
+            + s * w.clone().narrow(0, 2, 1) // [B, 1] * [1, width]
+            + t * w.narrow(0, 3, 1);
+        match &layer.bias {
+            Some(b) => z + b.val().unsqueeze::<2>(),
+            None => z,
+        }
     }
 
     /// v and its directional derivative. `input`, `tangent`: [B, 4]; returns ([B, 2], [B, 2]).
     pub fn velocity_jvp(&self, input: Tensor<2>, tangent: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let last = self.layers.len() - 1;
+        let first = &self.layers[0];
         // The input scaling is linear, so the tangent is scaled the same way.
-        let (mut h, mut dh) = (self.precondition(input), self.precondition(tangent));
-        for (i, layer) in self.layers.iter().enumerate() {
-            let z = affine(layer, h); // [B, out]
-            let dz = dh.matmul(layer.weight.val()); // [B, out]: the bias has no tangent
-            if i == last {
-                return (self.rescale(z), self.rescale(dz));
-            }
+        let z = affine(first, self.precondition(input)); // [B, width]
+        let dz = self.precondition(tangent).matmul(first.weight.val()); // [B, width]
+        self.jvp_after_first(z, dz)
+    }
+
+    /// The JVP from the first layer's pre-activation `z`: [B, width] and its tangent `dz`:
+    /// [B, width], or [1, width] when it is the same for every row (the first hidden layer
+    /// broadcasts it); returns ([B, 2], [B, 2]).
+    fn jvp_after_first(&self, mut z: Tensor<2>, mut dz: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        for layer in &self.layers[1..] {
             let (a, slope) = if self.gelu {
                 let (a, phi_cdf) = gelu_phi(z.clone());
                 // gelu'(z) = Phi(z) + z phi(z), phi(z) = exp(-z^2/2) / sqrt(2 pi)
                 let density = (z.clone().square() * -0.5).exp() * FRAC_1_SQRT_2PI;
                 (a, phi_cdf + z * density)
             } else {
-                let sig = sigmoid(z.clone()); // [B, out]
+                let sig = sigmoid(z.clone()); // [B, width]
                 let a = z * sig.clone(); // silu(z)
                 // silu'(z) = sig + a (1 - sig) = sig + a - a sig
                 let slope = sig.clone() + a.clone() - a.clone() * sig;
                 (a, slope)
             };
-            h = a;
-            dh = dz * slope;
+            z = affine(layer, a); // [B, out]
+            dz = (dz * slope).matmul(layer.weight.val()); // [B, out]: the bias has no tangent
         }
-        unreachable!("a FlowMapNet has at least one layer")
+        let dz = if dz.dims() == z.dims() {
+            dz
+        } else {
+            dz.expand(z.dims())
+        }; // a one-layer net
+        (self.rescale(z), self.rescale(dz))
     }
 
     /// [x / sigma, s, t] for a packed input (or tangent) `input`: [B, 4]; a no-op at sigma = 1.
@@ -155,6 +215,15 @@ impl FlowMapNet {
         input * scale
     }
 
+    /// x / sigma for the [B, 2] points alone; a no-op at sigma = 1.
+    fn precondition_x(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.sigma == 1.0 {
+            x
+        } else {
+            x * (1.0 / self.sigma)
+        }
+    }
+
     /// sigma * output; a no-op at sigma = 1.
     fn rescale(&self, out: Tensor<2>) -> Tensor<2> {
         if self.sigma == 1.0 {
@@ -166,7 +235,20 @@ impl FlowMapNet {
 
     /// v_{s,t}(x). `x`: [B, 2], `s`, `t`: [B, 1]; returns [B, 2].
     pub fn velocity(&self, x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> Tensor<2> {
-        self.velocity_packed(Tensor::cat(vec![x, s, t], 1))
+        if self.trains() {
+            self.velocity_packed(Tensor::cat(vec![x, s, t], 1))
+        } else {
+            self.after_first(self.first_layer(x, s, t))
+        }
+    }
+
+    /// v_{s,t}(x) on rows with their packed input (the student's batch). Returns [B, 2].
+    pub fn velocity_rows(&self, rows: &Rows) -> Tensor<2> {
+        if self.trains() {
+            self.velocity_packed(rows.packed.clone())
+        } else {
+            self.after_first(self.first_layer(rows.x.clone(), rows.s.clone(), rows.t.clone()))
+        }
     }
 
     /// X_{s,t}(x) = x + (t - s) v_{s,t}(x). Shapes as in [`Self::velocity`].
@@ -176,18 +258,30 @@ impl FlowMapNet {
         x + v * dt
     }
 
-    /// X_{s,t}(x) and the exact dX_{s,t}(x)/dt = v + (t - s) dv/dt.
-    pub fn flow_dt(&self, x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let (input, dt) = pack(x.clone(), s, t);
-        let (v, dv) = self.velocity_jvp(input, unit_tangent(&dt, 3));
-        (x + v.clone() * dt.clone(), v + dv * dt)
+    /// X_{s,t}(x) and the exact dX_{s,t}(x)/dt = v + (t - s) dv/dt, on `rows` ([B, 2] each).
+    pub fn flow_dt(&self, rows: &Rows) -> (Tensor<2>, Tensor<2>) {
+        let dt = rows.dt(); // [B, 1]
+        let (v, dv) = self.velocity_jvp_unit(rows.packed.clone(), 3);
+        (rows.x.clone() + v.clone() * dt.clone(), v + dv * dt)
     }
 
-    /// X_{s,t}(x) and the exact dX_{s,t}(x)/ds = -v + (t - s) dv/ds.
-    pub fn flow_ds(&self, x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let (input, dt) = pack(x.clone(), s, t);
-        let (v, dv) = self.velocity_jvp(input, unit_tangent(&dt, 2));
-        (x + v.clone() * dt.clone(), dv * dt - v)
+    /// X_{s,t}(x) and the exact dX_{s,t}(x)/ds = -v + (t - s) dv/ds, on `rows` ([B, 2] each).
+    pub fn flow_ds(&self, rows: &Rows) -> (Tensor<2>, Tensor<2>) {
+        let dt = rows.dt(); // [B, 1]
+        let (v, dv) = self.velocity_jvp_unit(rows.packed.clone(), 2);
+        (rows.x.clone() + v.clone() * dt.clone(), dv * dt - v)
+    }
+
+    /// v and its derivative along input `k` (2: s, 3: t, which preconditioning leaves alone):
+    /// the first layer's tangent e_k W is row k of W, broadcast over the batch, instead of a
+    /// product with an expanded unit tangent (one row block costs one slice-assign in the
+    /// backward pass, where the product cost a matmul forward and one backward).
+    /// `input`: [B, 4]; returns ([B, 2], [B, 2]).
+    fn velocity_jvp_unit(&self, input: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2>) {
+        let first = &self.layers[0];
+        let z = affine(first, self.precondition(input)); // [B, width]
+        let dz = first.weight.val().narrow(0, k, 1); // [1, width]
+        self.jvp_after_first(z, dz)
     }
 
     /// X_{s,t}(x) and grad_x X_{s,t}(x) . w = w + (t - s) (grad_x v) w, for a direction `w`: [B, 2].
@@ -198,10 +292,19 @@ impl FlowMapNet {
         t: Tensor<2>,
         w: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let (input, dt) = pack(x.clone(), s, t);
-        let zeros = Tensor::zeros_like(&dt).repeat_dim(1, 2); // [B, 2]: no tangent in s, t
-        let tangent = Tensor::cat(vec![w.clone(), zeros], 1); // [B, 4]
-        let (v, dv) = self.velocity_jvp(input, tangent);
+        let dt = t.clone() - s.clone(); // [B, 1]
+        let (v, dv) = if self.trains() {
+            let input = Tensor::cat(vec![x.clone(), s, t], 1); // [B, 4]
+            let zeros = Tensor::zeros_like(&dt).repeat_dim(1, 2); // [B, 2]: no tangent in s, t
+            let tangent = Tensor::cat(vec![w.clone(), zeros], 1); // [B, 4]
+            self.velocity_jvp(input, tangent)
+        } else {
+            // As `first_layer`: the tangent (w, 0, 0) meets only the rows W_x.
+            let z = self.first_layer(x.clone(), s, t); // [B, width]
+            let w_x = self.layers[0].weight.val().narrow(0, 0, 2); // [2, width]
+            let dz = self.precondition_x(w.clone()).matmul(w_x); // [B, width]
+            self.jvp_after_first(z, dz)
+        };
         (x + v * dt.clone(), w + dv * dt)
     }
 
@@ -231,20 +334,4 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 fn gelu_phi(z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     let cdf = ((z.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     (z * cdf.clone(), cdf)
-}
-
-/// ([x, s, t] as [B, 4], t - s as [B, 1]).
-fn pack(x: Tensor<2>, s: Tensor<2>, t: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    let dt = t.clone() - s.clone();
-    (Tensor::cat(vec![x, s, t], 1), dt)
-}
-
-/// The [B, 4] tangent e_k, for a batch shaped like `like` ([B, 1]).
-fn unit_tangent(like: &Tensor<2>, k: usize) -> Tensor<2> {
-    let [b, _] = like.dims();
-    let mut e = [0f32; INPUT_DIM];
-    e[k] = 1.0;
-    Tensor::<1>::from_data(TensorData::new(e.to_vec(), [INPUT_DIM]), &like.device())
-        .unsqueeze::<2>()
-        .expand([b, INPUT_DIM])
 }

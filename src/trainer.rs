@@ -153,22 +153,22 @@ impl Trainer {
             HostBatch::draw(cfg, self.config.model.sigma, &mut self.rng).to_device(&self.device);
         let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
 
-        let diagonal = diagonal_loss(&self.net, b.diag_x, b.diag_t, b.diag_target);
+        let diagonal = diagonal_loss(&self.net, &b.diag, b.diag_target);
         let residual = match cfg.method {
-            Method::Lsd => lsd_residual(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+            Method::Lsd => lsd_residual(&self.net, &teacher, &b.off),
             Method::PsdMid | Method::PsdUniform => {
-                let times = [b.off_s, b.off_u, b.off_t];
-                psd_residual(&self.net, &teacher, b.off_x, times, cfg.psd_space)
+                psd_residual(&self.net, &teacher, &b.off, b.off_u, cfg.psd_space)
             }
-            Method::Esd => esd_residual(&self.net, &teacher, b.off_x, b.off_s, b.off_t),
+            Method::Esd => esd_residual(&self.net, &teacher, &b.off),
         }; // [B_off, 2]
         let off_diagonal = off_diagonal_penalty(residual, cfg.huber.map(|d| d as f32));
         let loss = diagonal.clone() + off_diagonal.clone();
 
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
         if let Some(c) = cfg.grad_clip {
-            let clipped = clip_gradients(&mut grads, &self.net, c as f32, cfg.clip_scope);
-            if let Some(counts) = &mut self.clips {
+            let count = self.clips.is_some();
+            let clipped = clip_gradients(&mut grads, &self.net, c as f32, cfg.clip_scope, count);
+            if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
                 counts.add(clipped);
             }
         }

@@ -10,6 +10,7 @@ use common::*;
 use flowmap::config::PsdSpace;
 use flowmap::losses::psd::{psd_loss, psd_residual};
 use flowmap::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss};
+use flowmap::model::Rows;
 use serde_json::Value;
 
 struct Fixture {
@@ -65,10 +66,11 @@ fn velocity_flow_and_all_three_tangents_match_pytorch() {
 
     let v = net.velocity(xs.clone(), s.clone(), t.clone());
     assert_close("v_st_Is", &host(v), &f.out("v_st_Is"), 1e-5, 1e-4);
-    let (x, dxdt) = net.flow_dt(xs.clone(), s.clone(), t.clone());
+    let rows = Rows::new(xs.clone(), s.clone(), t.clone());
+    let (x, dxdt) = net.flow_dt(&rows);
     assert_close("X_st_Is", &host(x), &f.out("X_st_Is"), 1e-5, 1e-4);
     assert_close("dX_dt", &host(dxdt), &f.out("dX_dt"), 1e-5, 1e-4);
-    let (_, dxds) = net.flow_ds(xs.clone(), s.clone(), t.clone());
+    let (_, dxds) = net.flow_ds(&rows);
     assert_close("dX_ds", &host(dxds), &f.out("dX_ds"), 1e-5, 1e-4);
     let v_ss = net.velocity(xs.clone(), s.clone(), s.clone());
     let (_, jv) = net.flow_dx(xs, s, t, v_ss);
@@ -128,19 +130,16 @@ fn losses_and_their_gradients_match_pytorch() {
                         .zip(&f.x1)
                         .map(|(a, b)| vec![b[0] - a[0], b[1] - a[1]])
                         .collect();
-                diagonal_loss(
-                    &net,
-                    tensor2(&f.interp(&f.t), &dev),
-                    t,
-                    tensor2(&target, &dev),
-                )
+                let rows = Rows::new(tensor2(&f.interp(&f.t), &dev), t.clone(), t);
+                diagonal_loss(&net, &rows, tensor2(&target, &dev))
             }
-            "lsd" => lsd_loss(&net, &teacher, xs, s, t),
+            "lsd" => lsd_loss(&net, &teacher, &Rows::new(xs, s, t)),
             "psd_mid" => {
                 let u: Vec<f64> = f.s.iter().zip(&f.t).map(|(a, b)| 0.5 * (a + b)).collect();
-                psd_loss(&net, &teacher, xs, [s, column(&u, &dev), t], PsdSpace::X)
+                let rows = Rows::new(xs, s, t);
+                psd_loss(&net, &teacher, &rows, column(&u, &dev), PsdSpace::X)
             }
-            "esd" => esd_loss(&net, &teacher, xs, s, t),
+            "esd" => esd_loss(&net, &teacher, &Rows::new(xs, s, t)),
             _ => unreachable!(),
         };
         check_loss(name, &f, loss, &net);
@@ -163,10 +162,14 @@ fn psd_velocity_residual_is_the_x_residual_over_t_minus_s() {
             .map(|(a, b)| a + 0.3 * (b - a))
             .collect();
     for u in [mid, skew] {
-        let times = || [column(&f.s, &dev), column(&u, &dev), column(&f.t, &dev)];
-        let xs = || tensor2(&f.interp(&f.s), &dev);
-        let rx = host(psd_residual(&net, &net, xs(), times(), PsdSpace::X));
-        let rv = host(psd_residual(&net, &net, xs(), times(), PsdSpace::V));
+        let rows = Rows::new(
+            tensor2(&f.interp(&f.s), &dev),
+            column(&f.s, &dev),
+            column(&f.t, &dev),
+        );
+        let u = || column(&u, &dev);
+        let rx = host(psd_residual(&net, &net, &rows, u(), PsdSpace::X));
+        let rv = host(psd_residual(&net, &net, &rows, u(), PsdSpace::V));
         let scaled: Vec<f32> = rv
             .iter()
             .enumerate()

@@ -9,7 +9,7 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use flowmap::config::{Activation, ModelConfig};
-use flowmap::model::FlowMapNet;
+use flowmap::model::{FlowMapNet, Rows};
 use flowmap::rng::Rng;
 
 const B: usize = 64;
@@ -101,7 +101,8 @@ fn time_tangents_match_central_differences() {
     for (name, net) in nets(&d) {
         let (x, s, t) = (t2(&i.x, 2, &d), t2(&i.s, 1, &d), t2(&i.t, 1, &d));
 
-        let (_, dt) = net.flow_dt(x.clone(), s.clone(), t.clone());
+        let rows = Rows::new(x, s, t);
+        let (_, dt) = net.flow_dt(&rows);
         let fd_t = central(
             flow(&net, &i.x, &i.s, &shift(&i.t, &ones, H), &d),
             flow(&net, &i.x, &i.s, &shift(&i.t, &ones, -H), &d),
@@ -109,7 +110,7 @@ fn time_tangents_match_central_differences() {
         let e = rel_err(&host(dt), &fd_t);
         assert!(e < 1e-3, "{name}: dX/dt relative error {e:.2e}");
 
-        let (_, ds) = net.flow_ds(x, s, t);
+        let (_, ds) = net.flow_ds(&rows);
         let fd_s = central(
             flow(&net, &i.x, &shift(&i.s, &ones, H), &i.t, &d),
             flow(&net, &i.x, &shift(&i.s, &ones, -H), &i.t, &d),
@@ -148,5 +149,41 @@ fn flow_map_is_the_identity_on_the_diagonal() {
         let x = flow(&net, &i.x, &i.s, &i.s, &d);
         let got: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         assert_eq!(got, i.x, "{name}: X_{{s,s}}(x) must be exactly x");
+    }
+}
+
+/// The student (autodiff: a packed [x, s, t] input) and teachers and samplers (no autodiff: the
+/// first layer on the columns, x W_x + s W_s + t W_t) compute the same v and grad_x X . w:
+/// swapping W's s and t rows, or dropping the preconditioning in either path, fails here.
+#[test]
+fn packed_and_column_first_layers_agree() {
+    let (plain, ad) = (cpu(), cpu().autodiff());
+    let i = inputs(4);
+    for ((name, net), (_, student)) in nets(&plain).into_iter().zip(nets(&ad)) {
+        assert!(student.layers[0].weight.val().is_require_grad());
+        assert!(!net.layers[0].weight.val().is_require_grad());
+        let on = |d: &Device| {
+            (
+                t2(&i.x, 2, d),
+                t2(&i.s, 1, d),
+                t2(&i.t, 1, d),
+                t2(&i.w, 2, d),
+            )
+        };
+        let ((x, s, t, w), (xa, sa, ta, wa)) = (on(&plain), on(&ad));
+        let v = host(net.velocity(x.clone(), s.clone(), t.clone()));
+        let va = host(student.velocity(xa.clone(), sa.clone(), ta.clone()));
+        let want: Vec<f64> = va.iter().map(|&v| v as f64).collect();
+        assert_close(&format!("{name}: v"), &v, &want, 1e-5, 1e-5);
+        let (_, jw) = net.flow_dx(x, s, t, w);
+        let (_, jwa) = student.flow_dx(xa, sa, ta, wa);
+        let want: Vec<f64> = host(jwa).iter().map(|&v| v as f64).collect();
+        assert_close(
+            &format!("{name}: grad_x X . w"),
+            &host(jw),
+            &want,
+            1e-5,
+            1e-5,
+        );
     }
 }

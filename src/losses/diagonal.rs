@@ -3,16 +3,11 @@
 //!   L_b = E_{t ~ U[0,1], x0, x1} | v_{t,t}(I_t) - (x1 - x0) |^2,   I_t = (1-t) x0 + t x1.
 
 use super::mse;
-use crate::model::FlowMapNet;
+use crate::model::{FlowMapNet, Rows};
 use burn::tensor::Tensor;
 
-/// `x_t`: [B, 2] points I_t, `t`: [B, 1], `target`: [B, 2] = x1 - x0; returns [1].
-pub fn diagonal_loss(
-    net: &FlowMapNet,
-    x_t: Tensor<2>,
-    t: Tensor<2>,
-    target: Tensor<2>,
-) -> Tensor<1> {
-    let v = net.velocity(x_t, t.clone(), t); // [B, 2]
+/// `rows`: points I_t at s = t ([B, 2], [B, 1] each), `target`: [B, 2] = x1 - x0; returns [1].
+pub fn diagonal_loss(net: &FlowMapNet, rows: &Rows, target: Tensor<2>) -> Tensor<1> {
+    let v = net.velocity_rows(rows); // [B, 2]
     mse(v, target)
 }

@@ -7,31 +7,19 @@
 //! detached X and its output is a constant.
 
 use super::{plain, sg};
-use crate::model::FlowMapNet;
+use crate::model::{FlowMapNet, Rows};
 use burn::tensor::Tensor;
 
-/// The loss as written above. `x_s`: [B, 2] points I_s, `s`, `t`: [B, 1]; returns [1].
-pub fn lsd_loss(
-    student: &FlowMapNet,
-    teacher: &FlowMapNet,
-    x_s: Tensor<2>,
-    s: Tensor<2>,
-    t: Tensor<2>,
-) -> Tensor<1> {
-    lsd_residual(student, teacher, x_s, s, t).square().mean()
+/// The loss as written above. `rows`: points I_s at (s, t); returns [1].
+pub fn lsd_loss(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<1> {
+    lsd_residual(student, teacher, rows).square().mean()
 }
 
 /// Per-row residual d/dt X_{s,t}(I_s) - sg(v_{t,t}(X_{s,t}(I_s))). Shapes as [`lsd_loss`];
 /// returns [B, 2].
-pub fn lsd_residual(
-    student: &FlowMapNet,
-    teacher: &FlowMapNet,
-    x_s: Tensor<2>,
-    s: Tensor<2>,
-    t: Tensor<2>,
-) -> Tensor<2> {
-    let (x_st, dx_dt) = student.flow_dt(x_s, s, t.clone()); // [B, 2], [B, 2]
-    let t_plain = plain(t);
+pub fn lsd_residual(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<2> {
+    let (x_st, dx_dt) = student.flow_dt(rows); // [B, 2], [B, 2]
+    let t_plain = plain(rows.t.clone());
     let target = teacher.velocity(plain(x_st), t_plain.clone(), t_plain); // [B, 2]
     let target = sg(target, &dx_dt);
     dx_dt - target

@@ -2,7 +2,8 @@
 //! Consistency Model: Learning Flow Maps via Self-Distillation". One file per loss.
 //!
 //! All losses are mean squared errors over the batch and both output dimensions (as PyTorch's
-//! `mse_loss`). Teachers run on `teacher = student.valid()`: the same weights without autodiff,
+//! `mse_loss`); the trainer can put the off-diagonal residual under a pseudo-Huber penalty
+//! instead ([`off_diagonal_penalty`]). Teachers run on `teacher = student.valid()`: the same weights without autodiff,
 //! so no gradient can reach them; their outputs re-enter the graph as constants via [`sg`].
 
 pub mod diagonal;
@@ -36,22 +37,23 @@ pub fn mse(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
 ///
 ///   squared error (the paper, `huber: None`):   mean_rows |r|^2 / 2   (= `mse`, rows of 2),
 ///   pseudo-Huber with scale d (`Some(d)`):      mean_rows rho_d(r),
-///   rho_d(r) = d^2 (sqrt(1 + |r|^2 / d^2) - 1) = |r|^2 / (sqrt(1 + |r|^2 / d^2) + 1),
+///   rho_d(r) = d^2 (sqrt(1 + |r|^2 / d^2) - 1) = d |r|^2 / (sqrt(|r|^2 + d^2) + d),
 ///
 /// the metric of improved consistency training (Song & Dhariwal 2023). rho_d is |r|^2 / 2 for
 /// |r| << d, so near a solution it is the paper's loss, and it grows like d |r| beyond, so a row
 /// whose teacher has run off (a self-distillation target evaluated where the map has just
 /// sent a point) pulls with a force of at most d instead of |r|. That feedback is what made
-/// the browser recipe diverge in 2 of 10 seeds (README, "Divergence"). The right-hand form
-/// keeps f32 precision for small |r|. `r`: [B, 2]; returns [1].
+/// the browser recipe diverge in 2 of 10 seeds (README, "Divergence, prevented"). The
+/// right-hand form keeps f32 precision for small |r| and cannot overflow for a small d.
+/// `r`: [B, 2]; returns [1].
 pub fn off_diagonal_penalty(r: Tensor<2>, huber: Option<f32>) -> Tensor<1> {
-    let [rows, cols] = r.dims();
+    let [_, cols] = r.dims();
     match huber {
-        None => r.square().mean() * cols as f32 / 2.0,
+        None => r.square().mean() * (cols as f32 / 2.0),
         Some(d) => {
             let q = r.square().sum_dim(1); // [B, 1]: |r|^2
-            let rho = q.clone() / ((q / (d * d) + 1.0).sqrt() + 1.0); // [B, 1]
-            rho.sum().reshape([1]) / rows as f32
+            let rho = q.clone() * d / ((q + d * d).sqrt() + d); // [B, 1]
+            rho.mean()
         }
     }
 }

@@ -16,7 +16,7 @@
 
 use super::{plain, sg};
 use crate::config::PsdSpace;
-use crate::model::FlowMapNet;
+use crate::model::{FlowMapNet, Rows};
 use crate::rng::Rng;
 use burn::tensor::Tensor;
 
@@ -40,27 +40,29 @@ impl Intermediate {
 pub fn psd_loss(
     student: &FlowMapNet,
     teacher: &FlowMapNet,
-    x_s: Tensor<2>,
-    [s, u, t]: [Tensor<2>; 3],
+    rows: &Rows,
+    u: Tensor<2>,
     space: PsdSpace,
 ) -> Tensor<1> {
-    psd_residual(student, teacher, x_s, [s, u, t], space)
+    psd_residual(student, teacher, rows, u, space)
         .square()
         .mean()
 }
 
 /// Per-row residual, student minus stop-gradient teacher, in `space`.
-/// `x_s`: [B, 2] points I_s; `s`, `u`, `t`: [B, 1] with s <= u <= t; returns [B, 2].
+/// `rows`: points I_s at (s, t); `u`: [B, 1] with s <= u <= t; returns [B, 2].
 pub fn psd_residual(
     student: &FlowMapNet,
     teacher: &FlowMapNet,
-    x_s: Tensor<2>,
-    [s, u, t]: [Tensor<2>; 3],
+    rows: &Rows,
+    u: Tensor<2>,
     space: PsdSpace,
 ) -> Tensor<2> {
+    let v_st = student.velocity_rows(rows); // [B, 2]
+    let (x_s, s, t) = (rows.x.clone(), rows.s.clone(), rows.t.clone());
     match space {
         PsdSpace::X => {
-            let x_st = student.flow(x_s.clone(), s.clone(), t.clone()); // [B, 2]
+            let x_st = x_s.clone() + v_st * (t.clone() - s.clone()); // [B, 2]: X_{s,t}(x)
             let (s, u, t) = (plain(s), plain(u), plain(t));
             let x_su = teacher.flow(plain(x_s), s, u.clone()); // [B, 2]
             let x_ut = teacher.flow(x_su, u, t); // [B, 2]
@@ -68,7 +70,6 @@ pub fn psd_residual(
             x_st - target
         }
         PsdSpace::V => {
-            let v_st = student.velocity(x_s.clone(), s.clone(), t.clone()); // [B, 2]
             let (x, s, u, t) = (plain(x_s), plain(s), plain(u), plain(t));
             // w = (u - s) / (t - s); at t = s (then u = s too) w = 0 and the target is v_{s,s}.
             let w = (u.clone() - s.clone()) / (t.clone() - s.clone()).clamp_min(f32::MIN_POSITIVE); // [B, 1]

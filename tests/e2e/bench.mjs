@@ -5,6 +5,8 @@
 //   node tests/e2e/bench.mjs gpu webgpu           (WebGPU calls per step; SwiftShader here)
 //   SIZES=browser node tests/e2e/bench.mjs gpu webgpu   (one size; gpu mode runs WebGPU without
 //                                                      fusion (./dev.sh bench builds it) and with)
+//   MODULES=gpu node tests/e2e/bench.mjs gpu webgpu     (the shipped, fused module only: no
+//                                                      extra build after trunk build)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
@@ -15,7 +17,8 @@ const extra = `&method=${encodeURIComponent(method)}${process.env.SIZES ? `&size
 const { server, base } = await serve();
 const browser = await launch({ webgpu: mode === 'gpu' || backends.includes('webgpu') });
 try {
-  const runs = backends.flatMap((backend) => (mode === 'gpu' ? ['unfused', 'gpu'] : ['page']).map((module) => ({ backend, module })));
+  const gpuModules = process.env.MODULES ? process.env.MODULES.split(',') : ['unfused', 'gpu'];
+  const runs = backends.flatMap((backend) => (mode === 'gpu' ? gpuModules : ['page']).map((module) => ({ backend, module })));
   for (const { backend, module } of runs) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
