@@ -236,8 +236,8 @@ impl Config {
                 ema_decay: Some(0.98),
                 // With the squared error 2 of 10 seeds diverged within 100 steps at 5x192
                 // (4 of 10 at 5x64); with it none did, and KL is unchanged (README,
-                // "Divergence, prevented"). 1 is far above a trained residual (|r| ~ 0.1), so it only acts
-                // on runaway rows.
+                // "Divergence, prevented"). 1 is far above a trained residual (|r| ~ 0.1), so
+                // it only acts on runaway rows.
                 huber: Some(1.0),
                 ..TrainConfig::default()
             },

@@ -164,15 +164,6 @@ impl FlowMapNet {
         }
     }
 
-    /// v and its directional derivative. `input`, `tangent`: [B, 4]; returns ([B, 2], [B, 2]).
-    pub fn velocity_jvp(&self, input: Tensor<2>, tangent: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let first = &self.layers[0];
-        // The input scaling is linear, so the tangent is scaled the same way.
-        let z = affine(first, self.precondition(input)); // [B, width]
-        let dz = self.precondition(tangent).matmul(first.weight.val()); // [B, width]
-        self.jvp_after_first(z, dz)
-    }
-
     /// The JVP from the first layer's pre-activation `z`: [B, width] and its tangent `dz`:
     /// [B, width], or [1, width] when it is the same for every row (the first hidden layer
     /// broadcasts it); returns ([B, 2], [B, 2]).
@@ -247,7 +238,7 @@ impl FlowMapNet {
         if self.trains() {
             self.velocity_packed(rows.packed.clone())
         } else {
-            self.after_first(self.first_layer(rows.x.clone(), rows.s.clone(), rows.t.clone()))
+            self.velocity(rows.x.clone(), rows.s.clone(), rows.t.clone())
         }
     }
 
@@ -293,18 +284,12 @@ impl FlowMapNet {
         w: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
         let dt = t.clone() - s.clone(); // [B, 1]
-        let (v, dv) = if self.trains() {
-            let input = Tensor::cat(vec![x.clone(), s, t], 1); // [B, 4]
-            let zeros = Tensor::zeros_like(&dt).repeat_dim(1, 2); // [B, 2]: no tangent in s, t
-            let tangent = Tensor::cat(vec![w.clone(), zeros], 1); // [B, 4]
-            self.velocity_jvp(input, tangent)
-        } else {
-            // As `first_layer`: the tangent (w, 0, 0) meets only the rows W_x.
-            let z = self.first_layer(x.clone(), s, t); // [B, width]
-            let w_x = self.layers[0].weight.val().narrow(0, 0, 2); // [2, width]
-            let dz = self.precondition_x(w.clone()).matmul(w_x); // [B, width]
-            self.jvp_after_first(z, dz)
-        };
+        // As in `first_layer`: the tangent (w, 0, 0) meets only the rows W_x. Only teachers
+        // ask for this tangent, so no packed path is kept for it.
+        let z = self.first_layer(x.clone(), s, t); // [B, width]
+        let w_x = self.layers[0].weight.val().narrow(0, 0, 2); // [2, width]
+        let dz = self.precondition_x(w.clone()).matmul(w_x); // [B, width]
+        let (v, dv) = self.jvp_after_first(z, dz);
         (x + v * dt.clone(), w + dv * dt)
     }
 

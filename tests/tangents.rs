@@ -153,8 +153,9 @@ fn flow_map_is_the_identity_on_the_diagonal() {
 }
 
 /// The student (autodiff: a packed [x, s, t] input) and teachers and samplers (no autodiff: the
-/// first layer on the columns, x W_x + s W_s + t W_t) compute the same v and grad_x X . w:
-/// swapping W's s and t rows, or dropping the preconditioning in either path, fails here.
+/// first layer on the columns, x W_x + s W_s + t W_t) compute the same v: swapping W's s and t
+/// rows, or dropping the preconditioning in either path, fails here. grad_x X . w (columns on
+/// both devices) must agree too.
 #[test]
 fn packed_and_column_first_layers_agree() {
     let (plain, ad) = (cpu(), cpu().autodiff());

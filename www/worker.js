@@ -83,8 +83,9 @@ import * as pageGlue from './flowmap.js';
 
 // Two builds of the crate: the page's module (flowmap.js: the CPU backends only, 0.9 MB
 // gzipped), compiled once by the page, and the WebGPU module (flowmap_gpu.js: wgpu with Burn's
-// kernel fusion, 5.1 MB gzipped), fetched only when a session runs on WebGPU or 'auto' times it. `Session` is the class of the module the current session comes from;
-// saved runs are bytes, so a run moves between modules with save_run / resume.
+// kernel fusion, 5.1 MB gzipped), fetched only when a session runs on WebGPU or 'auto' times
+// it. `Session` is the class of the module the current session comes from; saved runs are
+// bytes, so a run moves between modules with save_run / resume.
 let { Session, wasm_memory_bytes } = pageGlue;
 let gpuGlue = null; // the WebGPU module's glue, loading or loaded (a failed load is retried)
 let gpuBroken = null; // why the WebGPU module cannot be used in this worker (it trapped)
@@ -539,7 +540,7 @@ async function loop() {
     await serial(async () => {
       if (!running || !session) return;
       await trainSlice();
-      if (auto && cpuSlices >= facts.trial.cpu_slices) await decide();
+      if (auto) await decide(); // it waits for the trial and trial.cpu_slices CPU slices
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
       if (now - lastKl > klWait) { await sendKl(false); lastKl = performance.now(); }
