@@ -55,6 +55,8 @@ run_e2e() {
   node tests/e2e/reliability.mjs
   say "end-to-end: the views (ODE rows, density and KL map, warped grid, paths, file targets, phone)"
   node tests/e2e/views.mjs
+  say "end-to-end: auto on a software WebGPU adapter never stalls the run (90 s)"
+  node tests/e2e/auto.mjs
 }
 
 case "${1:-}" in

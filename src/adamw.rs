@@ -39,7 +39,7 @@ pub struct LayerMoments {
     pub bias: Moments<1>,
 }
 
-/// AdamW over the layers of a [`FlowMapNet`].
+/// AdamW over the layers of a network (a [`FlowMapNet`], or the loss weight).
 #[derive(Clone)]
 pub struct AdamW {
     weight_decay: f32,
@@ -79,9 +79,20 @@ impl AdamW {
 
     /// One AdamW step of every parameter of `net` that has a gradient in `grads`.
     pub fn step(&mut self, lr: f64, net: FlowMapNet, grads: &mut GradientsParams) -> FlowMapNet {
+        let layers = self.step_layers(lr, &net.layers, grads);
+        net.with_layers(layers)
+    }
+
+    /// One AdamW step of every parameter of `layers` that has a gradient in `grads`.
+    pub fn step_layers(
+        &mut self,
+        lr: f64,
+        layers: &[Linear],
+        grads: &mut GradientsParams,
+    ) -> Vec<Linear> {
         if self.moments.is_empty() {
             // Zero moments give exactly Burn's first step: 0 * b1 + (1 - b1) g = (1 - b1) g.
-            self.moments = net.layers.iter().map(zero_moments).collect();
+            self.moments = layers.iter().map(zero_moments).collect();
         }
         self.steps += 1;
         let k = self.steps.min(i32::MAX as usize) as i32; // b^k is 0 long before
@@ -91,8 +102,7 @@ impl AdamW {
             weight_decay: self.weight_decay,
             correction,
         };
-        let layers = net
-            .layers
+        layers
             .iter()
             .zip(self.moments.iter_mut())
             .map(|(layer, moments)| {
@@ -103,8 +113,7 @@ impl AdamW {
                     .map(|b| rule.update(b, grads, &mut moments.bias));
                 Linear { weight, bias }
             })
-            .collect();
-        net.with_layers(layers)
+            .collect()
     }
 }
 

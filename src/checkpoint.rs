@@ -2,7 +2,9 @@
 //!
 //! Layout (little endian): magic `FLOWMAP1`, u32 header length, header JSON
 //! `{"model": ModelConfig, "step": n}`, then for each layer its weight ([in, out], row-major f32)
-//! and bias ([out] f32), then a u64 FNV-1a checksum of everything before it.
+//! and bias ([out] f32), then (header `"loss_weight": true`, a run with a learned weighting) the
+//! loss weight's layers, then a u64 FNV-1a checksum of everything before it. A checkpoint
+//! without a loss weight has no such key: its bytes are those of the format before it.
 
 use crate::config::ModelConfig;
 use crate::model::{FlowMapNet, layer_dims, linear_from};
@@ -18,6 +20,8 @@ pub struct Checkpoint {
     pub model: ModelConfig,
     pub step: usize,
     pub layers: Layers,
+    /// The learned loss weight w(s,t) (`loss_weight.rs`), for a run that trains on from here.
+    pub loss_weight: Option<Layers>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -25,6 +29,8 @@ pub struct Checkpoint {
 struct Header {
     model: ModelConfig,
     step: usize,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    loss_weight: bool,
 }
 
 impl Checkpoint {
@@ -39,6 +45,7 @@ impl Checkpoint {
             model: model.clone(),
             step,
             layers,
+            loss_weight: None,
         })
     }
 
@@ -50,8 +57,11 @@ impl Checkpoint {
         let header = Header {
             model: self.model.clone(),
             step: self.step,
+            loss_weight: self.loss_weight.is_some(),
         };
-        frame(MAGIC, &header, &[&self.layers])
+        let mut blocks = vec![&self.layers];
+        blocks.extend(&self.loss_weight);
+        frame(MAGIC, &header, &blocks)
     }
 }
 
@@ -65,11 +75,27 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     .validate()
     .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
     let dims = layer_dims(&header.model);
-    let mut blocks = take_layers(&floats, &dims, 1, "checkpoint", "its header's network")?;
+    let weight_dims = crate::loss_weight::layer_dims();
+    let weight_len = if header.loss_weight {
+        weight_dims.iter().map(|(i, o)| i * o + o).sum::<usize>()
+    } else {
+        0
+    };
+    let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
+    let mut blocks = take_layers(floats, &dims, 1, "checkpoint", "its header's network")?;
+    let weight_blocks = header.loss_weight as usize;
+    let mut weight = take_layers(
+        weight_floats,
+        &weight_dims,
+        weight_blocks,
+        "checkpoint",
+        "its loss weight",
+    )?;
     Ok(Checkpoint {
         model: header.model,
         step: header.step,
         layers: blocks.remove(0),
+        loss_weight: weight.pop(),
     })
 }
 

@@ -6,28 +6,28 @@
 //! `clip_grad_norm_`, which the paper's code uses). All on the device: no read per step.
 
 use crate::config::ClipScope;
-use crate::model::FlowMapNet;
 use burn::module::ParamId;
+use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 /// Keeps a norm of 0 from dividing by 0, as Burn does.
 const TINY: f32 = f32::MIN_POSITIVE;
 
-/// Clips `grads` of `net`'s parameters to norm `max_norm` in place. With `count`, also returns
+/// Clips `grads` of the parameters of `layers` (a network's) to norm `max_norm` in place. With `count`, also returns
 /// how many tensors were scaled down ([1]; per tensor: 0..=#tensors, global: 0 or 1); without,
 /// the count's ops are never issued (a concatenation of the norms, a comparison and a sum:
 /// GPU dispatches every step for a number only the CLI reads).
 pub fn clip_gradients(
     grads: &mut GradientsParams,
-    net: &FlowMapNet,
+    layers: &[Linear],
     max_norm: f32,
     scope: ClipScope,
     count: bool,
 ) -> Option<Tensor<1>> {
     // Weights ([in, out]) and biases ([out]) flattened, with the shape to restore.
     let mut flat: Vec<(ParamId, Tensor<1>, Option<[usize; 2]>)> = Vec::new();
-    for layer in &net.layers {
+    for layer in layers {
         if let Some(g) = grads.remove::<2>(layer.weight.id) {
             flat.push((layer.weight.id, g.clone().flatten(0, 1), Some(g.dims())));
         }
@@ -84,6 +84,7 @@ fn scale(norm: Tensor<1>, max_norm: f32) -> Tensor<1> {
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
+    use crate::model::FlowMapNet;
     use crate::rng::Rng;
     use burn::tensor::{Device, TensorData};
 
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn per_tensor_clip_bounds_each_norm_and_counts_the_clipped() {
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 5.0, ClipScope::Tensor, true).unwrap();
+        let fired = clip_gradients(&mut grads, &net.layers, 5.0, ClipScope::Tensor, true).unwrap();
         assert_eq!(
             fired.into_scalar::<f32>(),
             1.0,
@@ -140,7 +141,7 @@ mod tests {
     fn global_clip_scales_all_by_one_factor() {
         // Total norm sqrt(9 + 16 + 144) = 13: clipping to 6.5 halves every gradient.
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 6.5, ClipScope::Global, true).unwrap();
+        let fired = clip_gradients(&mut grads, &net.layers, 6.5, ClipScope::Global, true).unwrap();
         assert_eq!(fired.into_scalar::<f32>(), 1.0);
         let got = norms(&net, &grads);
         for (g, w) in got.iter().zip([1.5, 2.0, 6.0, 0.0]) {
@@ -148,7 +149,7 @@ mod tests {
         }
         // Below the bound nothing changes and nothing is counted.
         let (net, mut grads, _) = net_and_grads();
-        let fired = clip_gradients(&mut grads, &net, 20.0, ClipScope::Global, true).unwrap();
+        let fired = clip_gradients(&mut grads, &net.layers, 20.0, ClipScope::Global, true).unwrap();
         assert_eq!(fired.into_scalar::<f32>(), 0.0);
         assert_eq!(norms(&net, &grads), vec![3.0, 4.0, 12.0, 0.0]);
     }
@@ -158,8 +159,8 @@ mod tests {
         for (scope, bound) in [(ClipScope::Tensor, 5.0), (ClipScope::Global, 6.5)] {
             let (net, mut counted, _) = net_and_grads();
             let (other, mut uncounted, _) = net_and_grads(); // the same values, its own ids
-            assert!(clip_gradients(&mut counted, &net, bound, scope, true).is_some());
-            assert!(clip_gradients(&mut uncounted, &other, bound, scope, false).is_none());
+            assert!(clip_gradients(&mut counted, &net.layers, bound, scope, true).is_some());
+            assert!(clip_gradients(&mut uncounted, &other.layers, bound, scope, false).is_none());
             let (a, b) = (norms(&net, &counted), norms(&other, &uncounted));
             assert_eq!(a, b, "{scope:?}");
             assert!(

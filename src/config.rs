@@ -118,6 +118,17 @@ pub enum Schedule {
     InverseSqrt,
 }
 
+/// How the rows of the loss are weighted over the times (s, t).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// Every row alike: the paper's 2D code (its weight is the constant 1).
+    #[default]
+    None,
+    /// exp(-w(s,t)) L + w(s,t) with w learned beside the map (`loss_weight`).
+    Learned,
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -154,6 +165,9 @@ pub struct TrainConfig {
     /// Scale of the pseudo-Huber penalty on the off-diagonal residual; `None` is the paper's
     /// squared error (`losses::off_diagonal_penalty` has both).
     pub huber: Option<f64>,
+    /// Learned weighting of every loss row by its times; `None` for files written before it
+    /// existed (serde's default), and the default: the tables were measured without it.
+    pub weighting: Weighting,
     /// Exponential moving average of the weights used for sampling; `None` samples the raw
     /// weights. Averaging removes the step-to-step jitter that a KL on 3600 bins sees.
     pub ema_decay: Option<f64>,
@@ -180,6 +194,7 @@ impl Default for TrainConfig {
             psd_space: PsdSpace::V,
             // The paper's loss: the reference budget's tables were measured with it.
             huber: None,
+            weighting: Weighting::None,
             ema_decay: Some(0.999),
             seed: 0,
         }

@@ -16,6 +16,7 @@ pub mod data;
 pub mod eval;
 pub mod flops;
 pub mod interpolant;
+pub mod loss_weight;
 pub mod losses;
 pub mod metrics;
 pub mod model;

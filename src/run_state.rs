@@ -6,10 +6,14 @@
 //! Layout: a checkpoint's frame (checkpoint.rs) with signature `FLOWRUN1` and header
 //! `{"config": Config, "step": n, "rng": state, "adam_steps": k, "ema": bool}`, then blocks of
 //! layers (weight [in, out] and bias [out] per layer, f32): the trained weights; the EMA weights
-//! if `ema`; AdamW's first and then second moments if `adam_steps > 0`.
+//! if `ema`; AdamW's first and then second moments if `adam_steps > 0`; then, if `loss_weight`
+//! (a learned weighting, `loss_weight.rs`), its layers and, if `adam_steps > 0`, its moments.
+//! Files from before the weighting have no `loss_weight` key and read as without it; a run
+//! without it writes none, so its bytes are what they were.
 
 use crate::checkpoint::{Layers, frame, take_layers, unframe};
-use crate::config::Config;
+use crate::config::{Config, Weighting};
+use crate::loss_weight;
 use crate::model::layer_dims;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +35,9 @@ pub struct RunState {
     pub ema: Option<Layers>,
     /// AdamW's (m, v); present iff `adam_steps > 0`.
     pub moments: Option<(Layers, Layers)>,
+    /// The learned loss weight and its AdamW's (m, v) (present iff `adam_steps > 0`); present
+    /// iff the config's weighting is `learned`.
+    pub loss_weight: Option<(Layers, Option<(Layers, Layers)>)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,6 +48,8 @@ struct Header {
     rng: u64,
     adam_steps: usize,
     ema: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    loss_weight: bool,
 }
 
 impl RunState {
@@ -51,11 +60,18 @@ impl RunState {
             rng: self.rng,
             adam_steps: self.adam_steps,
             ema: self.ema.is_some(),
+            loss_weight: self.loss_weight.is_some(),
         };
         let mut blocks = vec![&self.weights];
         blocks.extend(&self.ema);
         if let Some((m, v)) = &self.moments {
             blocks.extend([m, v]);
+        }
+        if let Some((w, moments)) = &self.loss_weight {
+            blocks.push(w);
+            if let Some((m, v)) = moments {
+                blocks.extend([m, v]);
+            }
         }
         frame(MAGIC, &header, &blocks)
     }
@@ -81,20 +97,49 @@ pub fn decode(bytes: &[u8]) -> Result<RunState, String> {
             h.adam_steps, h.step
         ));
     }
+    let learned = h.config.train.weighting == Weighting::Learned;
+    if h.loss_weight != learned {
+        return Err(format!(
+            "{WHAT} is inconsistent: a learned loss weight {}, but the config's weighting is {:?}",
+            if h.loss_weight { "present" } else { "absent" },
+            h.config.train.weighting
+        ));
+    }
     let with_moments = h.adam_steps > 0;
-    let count = 1 + h.ema as usize + 2 * with_moments as usize;
+    let moment_blocks = 2 * with_moments as usize;
+    // The loss weight's blocks come last: split them off by their (fixed) size.
+    let weight_dims = loss_weight::layer_dims();
+    let weight_count = if learned { 1 + moment_blocks } else { 0 };
+    let weight_len = weight_count * weight_dims.iter().map(|(i, o)| i * o + o).sum::<usize>();
+    let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
+    let count = 1 + h.ema as usize + moment_blocks;
     let dims = layer_dims(&h.config.model);
-    let mut blocks = take_layers(&floats, &dims, count, WHAT, "its config's network")?.into_iter();
+    let mut blocks = take_layers(floats, &dims, count, WHAT, "its config's network")?.into_iter();
     let mut next = || blocks.next().expect("take_layers returned `count` blocks");
     let weights = next();
     let ema = h.ema.then(&mut next);
     let moments = with_moments.then(|| (next(), next()));
+    let mut blocks = take_layers(
+        weight_floats,
+        &weight_dims,
+        weight_count,
+        WHAT,
+        "its loss weight",
+    )?
+    .into_iter();
+    let mut next = || {
+        blocks
+            .next()
+            .expect("take_layers returned `weight_count` blocks")
+    };
+    let loss_weight = learned.then(|| (next(), with_moments.then(|| (next(), next()))));
     let negative = |(_, v): &(Layers, Layers)| {
         v.iter()
             .flat_map(|(w, b)| w.iter().chain(b))
             .any(|x| *x < 0.0)
     };
-    if moments.as_ref().is_some_and(negative) {
+    let weight_moments = loss_weight.as_ref().and_then(|(_, m)| m.as_ref());
+    if moments.as_ref().is_some_and(negative) || weight_moments.is_some_and(negative) {
         return Err(format!("{WHAT} is corrupt (a negative second moment)"));
     }
     Ok(RunState {
@@ -105,5 +150,6 @@ pub fn decode(bytes: &[u8]) -> Result<RunState, String> {
         weights,
         ema,
         moments,
+        loss_weight,
     })
 }

@@ -1,14 +1,16 @@
 //! One optimizer step, top to bottom: draw a batch, diagonal loss on 75% of it, the method's
-//! self-distillation loss on the rest, backward, gradient clipping, AdamW, EMA.
+//! self-distillation loss on the rest, each row weighted by its times if the recipe learns a
+//! weight (`loss_weight`), backward, gradient clipping, AdamW, EMA.
 
 use crate::adamw::{self, AdamW};
 use crate::batch::HostBatch;
 use crate::checkpoint::{self, Checkpoint, bias, net_from, read_layers};
 use crate::clipping::clip_gradients;
-use crate::config::{Config, Method};
+use crate::config::{Config, Method, Weighting};
+use crate::loss_weight::{self, LossWeight, weighted_mean};
 use crate::losses::{
-    diagonal::diagonal_loss, esd::esd_residual, lsd::lsd_residual, off_diagonal_penalty,
-    psd::psd_residual,
+    diagonal::diagonal_residual, esd::esd_residual, lsd::lsd_residual, off_diagonal_penalty,
+    psd::psd_residual, row_penalty,
 };
 use crate::model::{FlowMapNet, layer_dims};
 use crate::readback;
@@ -23,25 +25,37 @@ use burn::tensor::{Device, Tensor};
 pub struct StepLosses {
     pub diagonal: Tensor<1>,
     pub off_diagonal: Tensor<1>,
+    /// The objective minimised under a learned weighting (`loss_weight`).
+    pub weighted: Option<Tensor<1>>,
 }
 
-/// Loss terms on the host.
+/// Loss terms on the host. `diagonal`, `off_diagonal` and `total` are the unweighted means
+/// (comparable between runs with and without a learned weighting, and what the divergence rule
+/// reads: a weighted loss stays near 1 + log L however large L grows); `weighted` is the
+/// objective a learned weighting minimises, mean(exp(-w) L + w) over both terms' rows.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Losses {
     pub diagonal: f32,
     pub off_diagonal: f32,
     pub total: f32,
+    pub weighted: Option<f32>,
 }
 
 impl StepLosses {
     /// Both terms on the host (one async read path for every device; natively, wait for it with
     /// [`crate::readback::block_on`]).
     pub async fn read(self) -> Result<Losses, String> {
-        // One read of both terms: each read is a buffer map, a round trip on WebGPU.
-        let both = Tensor::cat(vec![self.diagonal, self.off_diagonal], 0); // [2]
-        match readback::floats(both).await?.as_slice() {
-            [d, o] => Ok(Losses::new(*d, *o)),
-            other => Err(format!("expected two loss terms, read {}", other.len())),
+        // One read of every term: each read is a buffer map, a round trip on WebGPU.
+        let mut terms = vec![self.diagonal, self.off_diagonal];
+        terms.extend(self.weighted);
+        let all = Tensor::cat(terms, 0); // [2] or [3]
+        match readback::floats(all).await?.as_slice() {
+            [d, o] => Ok(Losses::new(*d, *o, None)),
+            [d, o, w] => Ok(Losses::new(*d, *o, Some(*w))),
+            other => Err(format!(
+                "expected two or three loss terms, read {}",
+                other.len()
+            )),
         }
     }
 }
@@ -57,11 +71,12 @@ impl Losses {
         !self.total.is_finite() || self.total > DIVERGED_LOSS
     }
 
-    fn new(diagonal: f32, off_diagonal: f32) -> Self {
+    fn new(diagonal: f32, off_diagonal: f32, weighted: Option<f32>) -> Self {
         Self {
             diagonal,
             off_diagonal,
             total: diagonal + off_diagonal,
+            weighted,
         }
     }
 }
@@ -73,6 +88,9 @@ pub struct Trainer {
     net: FlowMapNet,
     ema: Option<FlowMapNet>,
     optim: AdamW,
+    /// The learned weight w(s,t) and its own AdamW (the same rule and schedule), when the
+    /// recipe's weighting is `learned`.
+    weight: Option<(LossWeight, AdamW)>,
     rng: Rng,
     step: usize,
     /// Clip counts, kept only when asked for ([`Trainer::count_clips`]): they cost device ops
@@ -111,12 +129,18 @@ impl Trainer {
         let net = FlowMapNet::init(&config.model, &mut rng, &device);
         let ema = config.train.ema_decay.map(|_| net.valid());
         let optim = optimizer(&config);
+        let weight = (config.train.weighting == Weighting::Learned).then(|| {
+            // Its own generator: the weights, data and times are those of the unweighted run.
+            let mut rng = Rng::new(config.train.seed ^ LOSS_WEIGHT_SEED);
+            (LossWeight::init(&mut rng, &device), optimizer(&config))
+        });
         Ok(Self {
             config,
             device,
             net,
             ema,
             optim,
+            weight,
             rng,
             step: 0,
             clips: None,
@@ -153,7 +177,8 @@ impl Trainer {
             HostBatch::draw(cfg, self.config.model.sigma, &mut self.rng).to_device(&self.device);
         let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
 
-        let diagonal = diagonal_loss(&self.net, &b.diag, b.diag_target);
+        let diag_residual = diagonal_residual(&self.net, &b.diag, b.diag_target); // [B_diag, 2]
+        let diagonal = diag_residual.clone().square().mean(); // the diagonal loss's mse
         let residual = match cfg.method {
             Method::Lsd => lsd_residual(&self.net, &teacher, &b.off),
             Method::PsdMid | Method::PsdUniform => {
@@ -161,24 +186,48 @@ impl Trainer {
             }
             Method::Esd => esd_residual(&self.net, &teacher, &b.off),
         }; // [B_off, 2]
-        let off_diagonal = off_diagonal_penalty(residual, cfg.huber.map(|d| d as f32));
-        let loss = diagonal.clone() + off_diagonal.clone();
+        let huber = cfg.huber.map(|d| d as f32);
+        let off_diagonal = off_diagonal_penalty(residual.clone(), huber);
+        // Learned weighting: mean(exp(-w) L + w) per term, w(t,t) on the diagonal, w(s,t) off it.
+        let weighted = self.weight.as_ref().map(|(w, _)| {
+            let t = b.diag.t.clone();
+            let diag = weighted_mean(row_penalty(diag_residual, None), w.at(t.clone(), t));
+            let w_off = w.at(b.off.s.clone(), b.off.t.clone()); // [B_off, 1]
+            diag + weighted_mean(row_penalty(residual, huber), w_off)
+        });
+        let loss = match &weighted {
+            Some(objective) => objective.clone(),
+            None => diagonal.clone() + off_diagonal.clone(),
+        };
 
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let mut all = loss.backward();
+        let mut grads = GradientsParams::from_module(&mut all, &self.net);
+        let mut weight_grads = self
+            .weight
+            .as_ref()
+            .map(|(w, _)| GradientsParams::from_module(&mut all, w));
         if let Some(c) = cfg.grad_clip {
             let count = self.clips.is_some();
-            let clipped = clip_gradients(&mut grads, &self.net, c as f32, cfg.clip_scope, count);
+            let layers = &self.net.layers;
+            let clipped = clip_gradients(&mut grads, layers, c as f32, cfg.clip_scope, count);
             if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
                 counts.add(clipped);
+            }
+            if let (Some((w, _)), Some(g)) = (&self.weight, &mut weight_grads) {
+                clip_gradients(g, &w.layers, c as f32, cfg.clip_scope, false);
             }
         }
         let lr = cfg.lr_at(self.step);
         self.net = self.optim.step(lr, self.net.clone(), &mut grads);
+        if let (Some((w, optim)), Some(g)) = (&mut self.weight, &mut weight_grads) {
+            w.layers = optim.step_layers(lr, &w.layers, g);
+        }
         self.update_ema();
         self.step += 1;
         StepLosses {
             diagonal: diagonal.detach(),
             off_diagonal: off_diagonal.detach(),
+            weighted: weighted.map(|w| w.detach()),
         }
     }
 
@@ -222,36 +271,35 @@ impl Trainer {
         self.ema = Some(ema.with_layers(layers));
     }
 
-    /// The sampling weights as a checkpoint.
+    /// The sampling weights as a checkpoint, with the learned loss weight if any.
     pub async fn checkpoint(&self) -> Result<Checkpoint, String> {
-        Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net()).await
+        let mut ck =
+            Checkpoint::from_net(&self.config.model, self.step, &self.sampling_net()).await?;
+        if let Some((w, _)) = &self.weight {
+            ck.loss_weight = Some(read_layers(layer_tensors(&w.layers)).await?);
+        }
+        Ok(ck)
+    }
+
+    /// The learned loss weight w(s,t), if the recipe learns one.
+    pub fn loss_weight(&self) -> Option<&LossWeight> {
+        self.weight.as_ref().map(|(w, _)| w)
     }
 
     /// The whole run on the host (weights, EMA, AdamW's moments, the data stream), to resume it
     /// exactly with [`Self::resume`].
     pub async fn run_state(&self) -> Result<RunState, String> {
-        let layers = |net: &FlowMapNet| {
-            net.layers
-                .iter()
-                .map(|l| (l.weight.val(), bias(l)))
-                .collect::<Vec<_>>()
-        };
-        let weights = read_layers(layers(&self.net.valid())).await?;
+        let weights = read_layers(layer_tensors(&self.net.valid().layers)).await?;
         let ema = match &self.ema {
-            Some(ema) => Some(read_layers(layers(ema)).await?),
+            Some(ema) => Some(read_layers(layer_tensors(&ema.layers)).await?),
             None => None,
         };
-        let moments = self.optim.moments();
-        let moments = if moments.is_empty() {
-            None
-        } else {
-            let m = moments
-                .iter()
-                .map(|l| (l.weight.m.clone(), l.bias.m.clone()));
-            let v = moments
-                .iter()
-                .map(|l| (l.weight.v.clone(), l.bias.v.clone()));
-            Some((read_layers(m).await?, read_layers(v).await?))
+        let loss_weight = match &self.weight {
+            Some((w, optim)) => Some((
+                read_layers(layer_tensors(&w.valid().layers)).await?,
+                read_moments(optim).await?,
+            )),
+            None => None,
         };
         Ok(RunState {
             config: self.config.clone(),
@@ -260,7 +308,8 @@ impl Trainer {
             adam_steps: self.optim.steps(),
             weights,
             ema,
-            moments,
+            moments: read_moments(&self.optim).await?,
+            loss_weight,
         })
     }
 
@@ -282,6 +331,16 @@ impl Trainer {
             state.adam_steps,
             moments,
         );
+        let weight = state.loss_weight.as_ref().map(|(w, moments)| {
+            let dims = loss_weight::layer_dims();
+            let moments = match moments {
+                Some((m, v)) => adamw::moments_from(&dims, m, v, &inner),
+                None => Vec::new(),
+            };
+            let decay = state.config.train.weight_decay as f32;
+            let optim = AdamW::resume(decay, state.adam_steps, moments);
+            (LossWeight::from_layers(w, &device), optim)
+        });
         Ok(Self {
             rng: Rng::new(state.rng),
             step: state.step,
@@ -290,6 +349,7 @@ impl Trainer {
             net,
             ema,
             optim,
+            weight,
             clips: None,
         })
     }
@@ -307,10 +367,43 @@ impl Trainer {
         self.net = ck.to_net(&self.device);
         self.ema = self.config.train.ema_decay.map(|_| self.net.valid());
         self.optim = optimizer(&self.config);
+        // The learned weight restarts its optimizer with the map's; it takes the checkpoint's
+        // values where there are some (a checkpoint from an unweighted run leaves it as it is).
+        if let Some((w, optim)) = &mut self.weight {
+            if let Some(layers) = &ck.loss_weight {
+                *w = LossWeight::from_layers(layers, &self.device);
+            }
+            *optim = optimizer(&self.config);
+        }
         self.step = ck.step;
         Ok(())
     }
 }
+
+/// (weight, bias) tensors of each layer, to read them.
+fn layer_tensors(layers: &[Linear]) -> Vec<(Tensor<2>, Tensor<1>)> {
+    layers.iter().map(|l| (l.weight.val(), bias(l))).collect()
+}
+
+/// An optimizer's (m, v) per layer on the host; `None` before its first step.
+async fn read_moments(
+    optim: &AdamW,
+) -> Result<Option<(checkpoint::Layers, checkpoint::Layers)>, String> {
+    let moments = optim.moments();
+    if moments.is_empty() {
+        return Ok(None);
+    }
+    let m = moments
+        .iter()
+        .map(|l| (l.weight.m.clone(), l.bias.m.clone()));
+    let v = moments
+        .iter()
+        .map(|l| (l.weight.v.clone(), l.bias.v.clone()));
+    Ok(Some((read_layers(m).await?, read_layers(v).await?)))
+}
+
+/// Mixed into the seed for the learned weight's initial values.
+const LOSS_WEIGHT_SEED: u64 = 0x5717_3e19_4d0c_a1b5;
 
 /// A fresh AdamW (betas and epsilon as in PyTorch and the reference; clipping happens before,
 /// in `step`, see `clipping`).

@@ -4,9 +4,17 @@
 //! there (weights, moments and data stream: nothing restarts), and then the batch grows while
 //! the GPU's step time stays nearly flat. The workers time the steps; the budget, the rules and
 //! the words live here.
+//!
+//! Two things keep the trial from costing the run its speed. An adapter that is a CPU in
+//! disguise (a software renderer: SwiftShader, llvmpipe, lavapipe, WARP) is never timed
+//! ([`software_adapter`]): its shaders run on the cores the CPU run needs, and its work goes on
+//! in the browser's GPU process after the trial worker is stopped (README, "auto on a software
+//! adapter"). And while a real adapter is timed, the worker watches the run's own step time
+//! against the one measured before the trial started, and stops the trial once it has slowed
+//! the run to less than half its speed ([`starves`]).
 
 use crate::backend::Backend;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The trial's budget, read by the workers through `Session.facts()`.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -29,8 +37,19 @@ pub struct TrialPlan {
     /// run.
     pub load_ms: f64,
     /// The CPU's figure is the fastest of this many training slices that start after the
-    /// trial ended (while it runs, the trial competes for the same cores).
+    /// trial ended (while it runs, the trial competes for the same cores), and of the
+    /// `baseline_slices` before it.
     pub cpu_slices: usize,
+    /// The trial starts after the run has trained this many slices alone: their fastest is the
+    /// run's own step time, the figure [`starves`] compares against (a slice is about 100 ms,
+    /// so the trial waits a fraction of a second).
+    pub baseline_slices: usize,
+    /// The trial is stopped once this many consecutive slices of the run each took more than
+    /// `starve_ratio` times the baseline per step: one slow slice (a garbage collection, a
+    /// picture) is noise, three in a row are the trial taking the cores.
+    pub starve_slices: usize,
+    /// "Less than half its speed": a step more than twice the baseline's time.
+    pub starve_ratio: f64,
     /// The largest batch `auto` grows to.
     pub max_batch: usize,
     /// A doubled batch is kept while its step takes at most this many times the first
@@ -44,6 +63,9 @@ pub const PLAN: TrialPlan = TrialPlan {
     measure_ms: 500.0,
     load_ms: 60_000.0,
     cpu_slices: 3,
+    baseline_slices: 3,
+    starve_slices: 3,
+    starve_ratio: 2.0,
     max_batch: 8192,
     batch_slack: 1.5,
 };
@@ -57,6 +79,80 @@ pub enum GpuTrial {
     Unfinished,
     /// WebGPU failed, and why (no adapter, a shader the browser refused, ...).
     Failed(String),
+    /// Stopped because the run's step time beside it rose from `before_ms` to `during_ms`
+    /// ([`starves`]).
+    Starved { before_ms: f64, during_ms: f64 },
+}
+
+/// What the browser says of its WebGPU adapter: `GPUAdapterInfo`'s strings and whether it is
+/// a fallback adapter (`isFallbackAdapter`, on the info or on the adapter in older browsers).
+/// Fields a browser leaves out read as empty.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdapterInfo {
+    pub vendor: String,
+    pub architecture: String,
+    pub device: String,
+    pub description: String,
+    pub is_fallback_adapter: bool,
+}
+
+/// Software renderers as adapters name them (any of the info's strings, any case): Chrome's
+/// SwiftShader, Mesa's llvmpipe and lavapipe, Windows' WARP ("Microsoft Basic Render Driver").
+const SOFTWARE_RENDERERS: [(&str, &str); 5] = [
+    ("swiftshader", "SwiftShader"),
+    ("llvmpipe", "llvmpipe"),
+    ("lavapipe", "lavapipe"),
+    ("warp", "WARP"),
+    ("microsoft basic render", "WARP"),
+];
+
+/// Why `info` is a CPU in disguise, or `None` for a real GPU: a fallback adapter, or one whose
+/// vendor, architecture, device or description names a software renderer. Such an adapter is
+/// never timed: the trial would only take the run's cores (and download 5 MB).
+pub fn software_adapter(info: &AdapterInfo) -> Option<String> {
+    let named = [
+        &info.vendor,
+        &info.architecture,
+        &info.device,
+        &info.description,
+    ]
+    .iter()
+    .map(|s| s.to_lowercase())
+    .find_map(|s| {
+        SOFTWARE_RENDERERS
+            .iter()
+            .find(|(key, _)| word_in(&s, key))
+            .map(|(_, name)| *name)
+    });
+    match (named, info.is_fallback_adapter) {
+        (Some(name), _) => Some(format!("the adapter is {name}, a software renderer")),
+        (None, true) => Some("the adapter is a fallback (software) adapter".into()),
+        (None, false) => None,
+    }
+}
+
+/// `key` in `s` as a whole word ("warp" must not match "warpdrive").
+fn word_in(s: &str, key: &str) -> bool {
+    s.match_indices(key).any(|(at, _)| {
+        let before = s[..at].chars().next_back();
+        let after = s[at + key.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// Whether a slice of the run at `slice_ms` per step, beside the trial, is starved: slower than
+/// [`TrialPlan::starve_ratio`] times its `baseline_ms` alone.
+pub fn starves(baseline_ms: f64, slice_ms: f64) -> bool {
+    slice_ms > PLAN.starve_ratio * baseline_ms
+}
+
+/// The verdict for a software adapter (`why` from [`software_adapter`]): the CPU, untimed.
+pub fn software_verdict(cpu: Backend, why: &str) -> Verdict {
+    Verdict {
+        backend: cpu.name().into(),
+        note: format!("WebGPU not timed: {why} → CPU ({})", cpu.name()),
+    }
 }
 
 /// WebGPU keeps the run only when at least this much faster per training step: the trial
@@ -91,6 +187,14 @@ pub fn choose(cpu: Backend, cpu_ms: f64, gpu: &GpuTrial) -> Result<Verdict, Stri
         GpuTrial::Timed(g) => format!("{} ms/step", ms(*g)),
         GpuTrial::Unfinished => format!("unfinished after {} s", ms(PLAN.box_ms / 1000.0)),
         GpuTrial::Failed(why) => format!("failed ({why})"),
+        GpuTrial::Starved {
+            before_ms,
+            during_ms,
+        } => format!(
+            "stopped: it slowed the run from {} to {} ms/step",
+            ms(*before_ms),
+            ms(*during_ms)
+        ),
     };
     Ok(Verdict {
         backend: if gpu_wins {
@@ -210,6 +314,64 @@ mod tests {
         let v = choose(Backend::Flex, 31.0, &GpuTrial::Failed("no adapter".into())).unwrap();
         assert_eq!(v.backend, "flex");
         assert_eq!(v.note, "WebGPU failed (no adapter) (CPU 31.0) → CPU (flex)");
+    }
+
+    #[test]
+    fn software_adapters_are_named_and_real_gpus_are_not() {
+        let info = |vendor: &str, architecture: &str, description: &str, fallback| AdapterInfo {
+            vendor: vendor.into(),
+            architecture: architecture.into(),
+            device: String::new(),
+            description: description.into(),
+            is_fallback_adapter: fallback,
+        };
+        // Chromium's SwiftShader (--enable-unsafe-swiftshader), as headless Chromium reports it.
+        let why = software_adapter(&info("google", "swiftshader", "", false)).unwrap();
+        assert_eq!(why, "the adapter is SwiftShader, a software renderer");
+        let v = software_verdict(Backend::Flex, &why);
+        assert_eq!(v.backend, "flex");
+        assert_eq!(
+            v.note,
+            "WebGPU not timed: the adapter is SwiftShader, a software renderer → CPU (flex)"
+        );
+        for (d, name) in [
+            ("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe"),
+            ("Mesa lavapipe", "lavapipe"),
+            ("Microsoft Basic Render Driver", "WARP"),
+            ("WARP", "WARP"),
+        ] {
+            let why = software_adapter(&info("", "", d, false)).unwrap();
+            assert!(why.contains(name), "{d}: {why}");
+        }
+        assert_eq!(
+            software_adapter(&info("", "", "", true)).unwrap(),
+            "the adapter is a fallback (software) adapter"
+        );
+        for real in [
+            info("nvidia", "ampere", "NVIDIA GeForce RTX 3080", false),
+            info("intel", "gen-12lp", "", false),
+            info("apple", "metal-3", "Apple M2", false),
+            info("amd", "rdna-3", "warpdrive 7900", false), // "warp" inside a word
+            AdapterInfo::default(),                         // a browser that says nothing
+        ] {
+            assert_eq!(software_adapter(&real), None, "{real:?}");
+        }
+    }
+
+    #[test]
+    fn a_trial_that_halves_the_runs_speed_is_stopped_and_the_note_says_so() {
+        assert!(!starves(15.0, 29.9));
+        assert!(starves(15.0, 30.1));
+        let gpu = GpuTrial::Starved {
+            before_ms: 15.0,
+            during_ms: 84.5,
+        };
+        let v = choose(Backend::Flex, 15.0, &gpu).unwrap();
+        assert_eq!(v.backend, "flex");
+        assert_eq!(
+            v.note,
+            "WebGPU stopped: it slowed the run from 15.0 to 84.5 ms/step (CPU 15.0) → CPU (flex)"
+        );
     }
 
     #[test]

@@ -88,25 +88,52 @@ impl Session {
     }
 
     /// `auto`'s verdict after its timed trial (trial.rs): `{backend, note}` for WebGPU at
-    /// `gpu_ms` per step, or failed with `gpu_error`, or (neither) unfinished within the box,
-    /// against the CPU backend `options` name at `cpu_ms`.
+    /// `gpu_ms` per step, or failed with `gpu_error`, or stopped because it starved the run
+    /// (`starved` = `[ms per step before the trial, ms per step beside it]`), or (none of these)
+    /// unfinished within the box, against the CPU backend `options` name at `cpu_ms`.
     pub fn choose_backend(
         cpu_ms: f64,
         gpu_ms: Option<f64>,
         gpu_error: Option<String>,
+        starved: Option<Vec<f64>>,
         options: JsValue,
     ) -> Result<JsValue, JsError> {
-        let options: Options = from_js(options, "options")?;
-        let cpu = match options.validate().map_err(err)? {
-            BackendChoice::Auto { cpu } => cpu,
-            _ => return Err(err("choose_backend is for options.backend 'auto'".into())),
-        };
-        let gpu = match (gpu_ms, gpu_error) {
-            (Some(ms), _) => trial::GpuTrial::Timed(ms),
-            (None, Some(why)) => trial::GpuTrial::Failed(why),
-            (None, None) => trial::GpuTrial::Unfinished,
+        let cpu = auto_cpu(options, "choose_backend")?;
+        let gpu = match (gpu_ms, gpu_error, starved.as_deref()) {
+            (Some(ms), _, _) => trial::GpuTrial::Timed(ms),
+            (None, Some(why), _) => trial::GpuTrial::Failed(why),
+            (None, None, Some(&[before_ms, during_ms])) => trial::GpuTrial::Starved {
+                before_ms,
+                during_ms,
+            },
+            (None, None, Some(other)) => {
+                return Err(err(format!(
+                    "starved must be [before_ms, during_ms], got {} numbers",
+                    other.len()
+                )));
+            }
+            (None, None, None) => trial::GpuTrial::Unfinished,
         };
         to_js(&trial::choose(cpu, cpu_ms, &gpu).map_err(err)?)
+    }
+
+    /// Whether a training slice at `slice_ms` per step beside `auto`'s trial is starved against
+    /// the run's `baseline_ms` alone (trial.rs, `starves`): the worker stops the trial after
+    /// `trial.starve_slices` of these in a row.
+    pub fn trial_starves(baseline_ms: f64, slice_ms: f64) -> bool {
+        trial::starves(baseline_ms, slice_ms)
+    }
+
+    /// `auto`'s verdict before any trial, from the adapter's `GPUAdapterInfo` (plus
+    /// `isFallbackAdapter`): `{backend, note}` naming the CPU where the adapter is a software
+    /// renderer (trial.rs, `software_adapter`), or `null` for a GPU worth timing.
+    pub fn adapter_verdict(info: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        let cpu = auto_cpu(options, "adapter_verdict")?;
+        let info: trial::AdapterInfo = from_js(info, "adapter info")?;
+        match trial::software_adapter(&info) {
+            Some(why) => to_js(&trial::software_verdict(cpu, &why)),
+            None => Ok(JsValue::NULL),
+        }
     }
 
     /// One step of `auto`'s batch search (trial.rs): `timed` is `[[batch, ms per step], ...]`,
@@ -375,4 +402,13 @@ fn from_js<T: serde::de::DeserializeOwned + Default>(v: JsValue, what: &str) -> 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&format!("cannot convert result: {e}")))
+}
+
+/// The CPU backend of `auto` options; other options are an error naming the caller `what`.
+fn auto_cpu(options: JsValue, what: &str) -> Result<Backend, JsError> {
+    let options: Options = from_js(options, "options")?;
+    match options.validate().map_err(err)? {
+        BackendChoice::Auto { cpu } => Ok(cpu),
+        _ => Err(err(format!("{what} is for options.backend 'auto'"))),
+    }
 }

@@ -331,20 +331,54 @@ async fn webgpu_session_runs_the_same_api() {
 #[wasm_bindgen_test]
 async fn auto_moves_a_run_to_webgpu_and_grows_its_batch() {
     let auto = js(r#"{"backend":"auto"}"#);
-    let v = Session::choose_backend(15.2, Some(3.1), None, auto.clone())
+    let v = Session::choose_backend(15.2, Some(3.1), None, None, auto.clone())
         .map_err(JsValue::from)
         .unwrap();
     let field = |k: &str| Reflect::get(&v, &k.into()).unwrap().as_string().unwrap();
     assert_eq!(field("backend"), "webgpu");
     assert_eq!(field("note"), "WebGPU 3.10 ms/step (CPU 15.2) → WebGPU");
-    let v = Session::choose_backend(1.0, None, Some("no adapter".into()), auto.clone())
+    let v = Session::choose_backend(1.0, None, Some("no adapter".into()), None, auto.clone())
         .map_err(JsValue::from)
         .unwrap();
     let backend = Reflect::get(&v, &"backend".into()).unwrap().as_string();
     assert_eq!(backend.as_deref(), Some("flex"));
-    let forced = Session::choose_backend(1.0, Some(0.5), None, cpu_options("flex"));
+    let v = Session::choose_backend(15.0, None, None, Some(vec![15.0, 84.5]), auto.clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let note = Reflect::get(&v, &"note".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(note.contains("slowed the run from 15.0 to 84.5"), "{note}");
+    let bad = Session::choose_backend(15.0, None, None, Some(vec![15.0]), auto.clone());
+    assert!(message(bad.err().unwrap()).contains("before_ms"));
+    let forced = Session::choose_backend(1.0, Some(0.5), None, None, cpu_options("flex"));
     assert!(message(forced.err().unwrap()).contains("auto"));
-    assert!(Session::choose_backend(f64::NAN, Some(0.5), None, auto).is_err());
+    assert!(Session::choose_backend(f64::NAN, Some(0.5), None, None, auto.clone()).is_err());
+    // A software adapter is not timed; a real one is (null).
+    let swiftshader =
+        js(r#"{"vendor":"google","architecture":"swiftshader","isFallbackAdapter":false}"#);
+    let v = Session::adapter_verdict(swiftshader, auto.clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let note = Reflect::get(&v, &"note".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(
+        note.contains("SwiftShader") && note.ends_with("→ CPU (flex)"),
+        "{note}"
+    );
+    let gpu = js(r#"{"vendor":"nvidia","architecture":"ampere"}"#);
+    assert!(
+        Session::adapter_verdict(gpu, auto.clone())
+            .map_err(JsValue::from)
+            .unwrap()
+            .is_null()
+    );
+    assert!(Session::trial_starves(15.0, 30.1) && !Session::trial_starves(15.0, 29.9));
+    let odd = js(r#"{"vendor":"nvidia","cores":9}"#);
+    assert!(Session::adapter_verdict(odd, auto.clone()).is_err());
 
     let config = js(r#"{"model":{"width":8,"depth":1},"train":{"batch_size":16,"steps":10}}"#);
     let mut cpu = create(config, cpu_options("flex")).await;

@@ -445,6 +445,7 @@ class Panel {
         this.q('.rate').textContent = `step ${msg.step}`; // the run's, on its new backend
         const note = this.q('.note').textContent;
         this.q('.note').textContent = [note, msg.trial.note].filter(Boolean).join(' · ');
+        status(`${this.q('.method').value}: ${msg.trial.note}`); // the status line said it was timing
         break;
       }
       case 'target': this.target = msg.points; this.drawSamples(); break;

@@ -37,7 +37,9 @@
 //     {type: 'test-crash'}              tests only: fail as a wasm trap does (the page must
 //                                       replace this worker)
 //     {type: 'test-lose-device'}        tests only: destroy the WebGPU device
-//     {type: 'test-trial', gpu_ms}      tests only: 'auto''s WebGPU trial answers with gpu_ms
+//     {type: 'test-trial', gpu_ms, any_adapter}
+//                                       tests only: 'auto''s WebGPU trial answers with gpu_ms, or
+//                                       (any_adapter) is timed even on a software adapter
 //   worker -> page
 //     {type: 'booted', facts}           wasm is loaded: the page may send 'init'. `facts`: the
 //                                       crate's presets, limits, KL table N values, plot square
@@ -206,22 +208,43 @@ async function adopt(next, options, resumed) {
   startTrial(auto).catch(fail);
 }
 
-// 'auto' decides by measurement (src/trial.rs has the budget, the rule and the words). Where
-// WebGPU exists the panel trains on the CPU at once, while a trial worker times the same recipe
-// on WebGPU; a worker can be stopped, so the box holds even when WebGPU blocks its thread
-// (SwiftShader compiles for seconds). With the trial's answer and the CPU's own training speed
-// the crate chooses; a WebGPU win moves this run there (nothing restarts) and grows its batch.
+// 'auto' decides by measurement (src/trial.rs has the budget, the rules and the words). Where
+// WebGPU exists the panel trains on the CPU at once. An adapter that is a CPU in disguise (the
+// crate's adapter_verdict: SwiftShader, llvmpipe, WARP, a fallback adapter) is never timed: its
+// shaders would run on the run's own cores, and go on running in the browser's GPU process
+// after the trial worker is stopped. For a real adapter, once the run has trained
+// trial.baseline_slices slices alone, a trial worker times the same recipe on WebGPU; a worker
+// can be stopped, so the box holds even when WebGPU blocks its thread, and the run watches its
+// own step time beside it: a trial that halves the run's speed (the crate's trial_starves) is
+// stopped. With the trial's answer and the CPU's own training speed the crate chooses; a
+// WebGPU win moves this run there (nothing restarts) and grows its batch.
 let auto = null; // the 'auto' options while this session's backend is still to be decided
-let trial = null; // {worker, timer, key} while WebGPU is being timed, then {key, result}
-// The CPU's ms per step: the fastest of the first trial.cpu_slices slices that start after the
-// trial ended.
+// {key, options, waiting: true} until the baseline is measured, {key, worker, timer, end} while
+// WebGPU is timed, then {key, result, at}
+let trial = null;
+// The CPU's ms per step: the fastest of the baseline's slices and of the first
+// trial.cpu_slices slices that start after the trial ended.
 let cpuMs = null;
 let cpuSlices = 0;
+let baselineMs = null; // the run's ms per step alone: the fastest baseline slice
+let baselineSlices = 0;
+let starvedSlices = 0; // consecutive slices beside the trial that the crate calls starved
 const verdicts = new Map(); // recipe -> verdict: the same recipe on the same machine is not re-timed
 
 const recipeKey = () => JSON.stringify([session.config.model, session.config.train.batch_size, session.config.train.method]);
 
-async function startTrial(options) {
+// What the crate's adapter_verdict reads: GPUAdapterInfo's fields are getters, which a JSON copy
+// would not see, so they are copied by name (isFallbackAdapter moved from the adapter to its info).
+function adapterInfo(adapter) {
+  const info = adapter.info || {};
+  return {
+    vendor: info.vendor || '', architecture: info.architecture || '', device: info.device || '',
+    description: info.description || '', isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+  };
+}
+
+// `anyAdapter` (tests only) times even a software adapter, to test the starvation watch.
+async function startTrial(options, { anyAdapter = false } = {}) {
   stopTrial();
   if (!options) return;
   const key = recipeKey();
@@ -233,6 +256,14 @@ async function startTrial(options) {
   const adapter = await self.navigator.gpu.requestAdapter().catch(() => null);
   if (trial !== asking) return; // another session meanwhile
   if (!adapter) { trial = { key, result: { error: 'no adapter' }, at: performance.now() }; return; }
+  const software = anyAdapter ? null : Session.adapter_verdict(adapterInfo(adapter), options);
+  if (software) { trial = { key, result: { verdict: software }, at: performance.now() }; return; }
+  trial = { key, options, waiting: true, timer: null }; // launchTrial, after the baseline
+}
+
+// The trial proper: a worker that loads the WebGPU module and times the recipe there.
+function launchTrial() {
+  const { key, options } = trial;
   const worker = new Worker(new URL(import.meta.url), { type: 'module' });
   const done = (result) => {
     if (!trial || trial.worker !== worker) return; // a trial of an older session
@@ -252,8 +283,25 @@ async function startTrial(options) {
   worker.onerror = (ev) => { ev.preventDefault(); done({ error: `the trial worker failed (${ev.message || 'could not load'})` }); };
   worker.postMessage({ type: 'probe', config: session.config, options });
   post({ type: 'status', text: 'auto: training on the CPU while WebGPU is timed beside it…' });
-  trial = { worker, key, timer: null };
+  trial = { worker, key, timer: null, end: done };
+  cpuMs = baselineMs;
   box(facts.trial.load_ms, { error: `the WebGPU module did not load within ${facts.trial.load_ms / 1000} s` });
+}
+
+// A training slice at `ms` per step, started at `t0`, in 'auto''s bookkeeping: the baseline
+// before the trial, the starvation watch during it, the CPU's figure after it.
+function autoSlice(ms, t0) {
+  if (!auto || !trial) return;
+  if (trial.waiting) {
+    baselineMs = baselineMs === null ? ms : Math.min(baselineMs, ms);
+    if (++baselineSlices >= facts.trial.baseline_slices) launchTrial();
+  } else if (trial.worker) {
+    starvedSlices = Session.trial_starves(baselineMs, ms) ? starvedSlices + 1 : 0;
+    if (starvedSlices >= facts.trial.starve_slices) trial.end({ starved: [baselineMs, ms] });
+  } else if (trial.result && t0 >= trial.at) {
+    cpuMs = cpuMs === null ? ms : Math.min(cpuMs, ms);
+    cpuSlices++;
+  }
 }
 
 function stopTrial() {
@@ -261,18 +309,24 @@ function stopTrial() {
   trial = null;
   cpuMs = null;
   cpuSlices = 0;
+  baselineMs = null;
+  baselineSlices = 0;
+  starvedSlices = 0;
 }
 
-// Once the trial has answered and the CPU has trained trial.cpu_slices slices since: choose,
-// and move to WebGPU if it won. Runs inside the training loop's command (serial); the batch
-// search after a move holds the worker for its timed steps (a few seconds on a GPU).
+// Once the trial has answered and the CPU has trained trial.cpu_slices slices since (a verdict
+// without a trial, for a software adapter, needs no CPU figure): choose, and move to WebGPU if
+// it won. Runs inside the training loop's command (serial); the batch search after a move
+// holds the worker for its timed steps (a few seconds on a GPU).
 async function decide() {
-  if (!trial || !trial.result || cpuSlices < facts.trial.cpu_slices || !auto) return;
+  if (!trial || !trial.result || !auto) return;
+  if (!trial.result.verdict && cpuSlices < facts.trial.cpu_slices) return;
   const { key, result } = trial;
   const [options, ms] = [auto, cpuMs];
   stopTrial();
   auto = null;
-  const verdict = result.verdict || Session.choose_backend(ms, result.ms ?? undefined, result.error ?? undefined, options);
+  const verdict = result.verdict
+    || Session.choose_backend(ms, result.ms ?? undefined, result.error ?? undefined, result.starved ?? undefined, options);
   verdicts.set(key, verdict);
   const report = { note: verdict.note };
   if (verdict.backend === 'webgpu') {
@@ -519,11 +573,7 @@ async function trainSlice(maxSteps = Infinity) {
     throw e;
   }
   const took = Math.max(1, performance.now() - t0);
-  if (auto && trial && trial.result && t0 >= trial.at) { // the CPU's speed, for 'auto'
-    const ms = (performance.now() - t0) / count;
-    cpuMs = cpuMs === null ? ms : Math.min(cpuMs, ms);
-    cpuSlices++;
-  }
+  autoSlice((performance.now() - t0) / count, t0);
   perCall = Math.max(1, Math.min(2 * count, Math.round((count * SLICE_MS) / took)));
   const now = performance.now();
   trainSeconds += (now - t0) / 1000;
@@ -625,9 +675,11 @@ self.onmessage = (ev) => {
     case 'test-crash':
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
       break;
-    case 'test-trial': // tests only: the trial answers now with this WebGPU timing
+    case 'test-trial': // tests only: the trial answers now with this WebGPU timing, or (any_adapter)
+      // starts again timing even a software adapter
       serial(() => { // after the session's start, which starts the trial
         if (!auto || !trial) throw new Error('no backend trial is running (test-trial needs backend auto with WebGPU)');
+        if (msg.any_adapter) return startTrial(auto, { anyAdapter: true });
         stopTrial();
         trial = { key: recipeKey(), result: { ms: Number(msg.gpu_ms) }, at: performance.now() };
       });

@@ -45,6 +45,7 @@ options:
   --psd-space x|v    PSD residual in X-space or velocity space (default {psd_space})
   --ema X|none       EMA decay of the sampling weights (default {ema})
   --huber X|none     pseudo-Huber scale of the off-diagonal penalty; none: squared error (default {huber})
+  --weighting none|learned   weight each loss row by a learned w(s,t): exp(-w) L + w (default {weighting})
   --weight-decay X   AdamW weight decay (default {wd})
   --width N --depth N  network size (default {width} x {depth})
   --activation silu|gelu  hidden activation (default {activation})
@@ -70,6 +71,7 @@ options:
         psd_space = name(&t.psd_space),
         ema = or_none(t.ema_decay),
         huber = or_none(t.huber),
+        weighting = name(&t.weighting),
         wd = t.weight_decay,
         width = m.width,
         depth = m.depth,
@@ -140,6 +142,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--sigma" => a.config.model.sigma = num(&flag, &value()?)?,
             "--ema" => t.ema_decay = optional(&flag, &value()?)?,
             "--huber" => t.huber = optional(&flag, &value()?)?,
+            "--weighting" => t.weighting = choice(&flag, &value()?)?,
             "--weight-decay" => t.weight_decay = num(&flag, &value()?)?,
             "--seed" => t.seed = num(&flag, &value()?)?,
             "--width" => a.config.model.width = num(&flag, &value()?)?,
@@ -232,8 +235,11 @@ fn run(mut a: Args) -> Result<(), String> {
                 let l = block_on(losses.read())?;
                 let clips = trainer.take_clip_counts();
                 let secs = start.elapsed().as_secs_f64();
+                let weighted = l
+                    .weighted
+                    .map_or(String::new(), |w| format!("  weighted {w:.5}"));
                 println!(
-                    "step {:>6}  loss {:.5}  diag {:.5}  off {:.6}  lr {:.2e}  {:.1} ms/step{}",
+                    "step {:>6}  loss {:.5}  diag {:.5}  off {:.6}{weighted}  lr {:.2e}  {:.1} ms/step{}",
                     k + 1,
                     l.total,
                     l.diagonal,

@@ -11,3 +11,9 @@ pub fn diagonal_loss(net: &FlowMapNet, rows: &Rows, target: Tensor<2>) -> Tensor
     let v = net.velocity_rows(rows); // [B, 2]
     mse(v, target)
 }
+
+/// Per-row residual v_{t,t}(I_t) - (x1 - x0), for a per-row weighting. Shapes as
+/// [`diagonal_loss`]; returns [B, 2] (its mean square is `diagonal_loss`, op for op).
+pub fn diagonal_residual(net: &FlowMapNet, rows: &Rows, target: Tensor<2>) -> Tensor<2> {
+    net.velocity_rows(rows) - target // [B, 2]
+}

@@ -50,10 +50,17 @@ pub fn off_diagonal_penalty(r: Tensor<2>, huber: Option<f32>) -> Tensor<1> {
     let [_, cols] = r.dims();
     match huber {
         None => r.square().mean() * (cols as f32 / 2.0),
-        Some(d) => {
-            let q = r.square().sum_dim(1); // [B, 1]: |r|^2
-            let rho = q.clone() * d / ((q + d * d).sqrt() + d); // [B, 1]
-            rho.mean()
-        }
+        Some(_) => row_penalty(r, huber).mean(),
+    }
+}
+
+/// The penalty of each row, whose mean is [`off_diagonal_penalty`]: |r|^2 / 2 (squared error)
+/// or rho_d(r) (pseudo-Huber). The diagonal rows take the squared error (`huber` None), whose
+/// mean is their `mse`. `r`: [B, 2]; returns [B, 1].
+pub fn row_penalty(r: Tensor<2>, huber: Option<f32>) -> Tensor<2> {
+    let q = r.square().sum_dim(1); // [B, 1]: |r|^2
+    match huber {
+        None => q * 0.5,
+        Some(d) => q.clone() * d / ((q + d * d).sqrt() + d), // [B, 1]
     }
 }
