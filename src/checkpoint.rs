@@ -76,11 +76,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
     let dims = layer_dims(&header.model);
     let weight_dims = crate::loss_weight::layer_dims();
-    let weight_len = if header.loss_weight {
-        weight_dims.iter().map(|(i, o)| i * o + o).sum::<usize>()
-    } else {
-        0
-    };
+    let weight_len = header.loss_weight as usize * block_len(&weight_dims);
     let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
     let mut blocks = take_layers(floats, &dims, 1, "checkpoint", "its header's network")?;
     let weight_blocks = header.loss_weight as usize;
@@ -194,8 +190,7 @@ pub(crate) fn take_layers(
     what: &str,
     whose: &str,
 ) -> Result<Vec<Layers>, String> {
-    let per_block: usize = dims.iter().map(|(i, o)| i * o + o).sum();
-    let expected = per_block
+    let expected = block_len(dims)
         .checked_mul(blocks)
         .ok_or(format!("{what} describes too many numbers"))?;
     if floats.len() != expected {
@@ -217,6 +212,11 @@ pub(crate) fn take_layers(
                 .collect()
         })
         .collect())
+}
+
+/// Floats in one block of layers of shapes `dims` (weight [in, out] and bias [out] each).
+pub(crate) fn block_len(dims: &[(usize, usize)]) -> usize {
+    dims.iter().map(|(i, o)| i * o + o).sum()
 }
 
 pub(crate) fn bias(l: &burn::nn::Linear) -> Tensor<1> {

@@ -11,7 +11,7 @@
 //! Files from before the weighting have no `loss_weight` key and read as without it; a run
 //! without it writes none, so its bytes are what they were.
 
-use crate::checkpoint::{Layers, frame, take_layers, unframe};
+use crate::checkpoint::{Layers, block_len, frame, take_layers, unframe};
 use crate::config::{Config, Weighting};
 use crate::loss_weight;
 use crate::model::layer_dims;
@@ -110,7 +110,7 @@ pub fn decode(bytes: &[u8]) -> Result<RunState, String> {
     // The loss weight's blocks come last: split them off by their (fixed) size.
     let weight_dims = loss_weight::layer_dims();
     let weight_count = if learned { 1 + moment_blocks } else { 0 };
-    let weight_len = weight_count * weight_dims.iter().map(|(i, o)| i * o + o).sum::<usize>();
+    let weight_len = weight_count * block_len(&weight_dims);
     let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
     let count = 1 + h.ema as usize + moment_blocks;
     let dims = layer_dims(&h.config.model);
