@@ -4,6 +4,7 @@
 
 use crate::config::Method;
 use crate::data::{Dataset, base_noise};
+use crate::exact::ExactFlow;
 use crate::metrics::{histogram, kl_divergence, kl_terms};
 use crate::model::FlowMapNet;
 use crate::readback;
@@ -26,10 +27,18 @@ pub const REFERENCE_KL: [(Method, [f64; 5]); 2] = [
 /// (16384 x 256 f32 = 16 MiB per layer).
 pub const CHUNK: usize = 16_384;
 
+/// Base points compared with the exact map ([`Evaluator::with_exact`]): enough that the mean
+/// distance's sampling error (its std / 64) is below a tenth of the distances being compared,
+/// few enough that the exact endpoints take about a second.
+pub const EXACT_POINTS: usize = 4096;
+
 /// Fixed reference data for repeated KL estimates during a run.
 pub struct Evaluator {
     true_hist: Vec<f64>,
     base: Vec<f32>,
+    /// X_{0,1} of the first [`EXACT_POINTS`] base points under the exact flow, if the target has
+    /// one ([`Self::with_exact`]).
+    exact: Option<Vec<f32>>,
     /// KL between two independent true sets of the same size: below this, differences are noise.
     pub noise_floor: f64,
     pub samples: usize,
@@ -69,9 +78,19 @@ impl Evaluator {
         Self {
             true_hist,
             base,
+            exact: None,
             noise_floor,
             samples,
         }
+    }
+
+    /// The same evaluator, also able to measure [`Self::exact_distance`]: the exact map's
+    /// endpoints of the first [`EXACT_POINTS`] base points, or why the target has none.
+    pub fn with_exact(mut self, dataset: &Dataset, sigma: f64) -> Result<Self, String> {
+        let exact = ExactFlow::new(dataset, sigma)?;
+        let n = EXACT_POINTS.min(self.base.len() / 2);
+        self.exact = Some(exact.map_points(&self.base[..2 * n], 0.0, 1.0));
+        Ok(self)
     }
 
     /// KL(true || model) for model points [x0, y0, ...].
@@ -141,6 +160,44 @@ impl Evaluator {
             target: f32s(&self.true_hist),
             terms: f32s(&terms),
         })
+    }
+
+    /// The mean distance |X(x0) - X_exact(x0)| between the model's endpoint after `n_steps` steps
+    /// of `sampler` and the exact map's, over the first [`EXACT_POINTS`] base points: an error
+    /// with no histogram and no noise floor. Needs [`Self::with_exact`].
+    pub async fn exact_distance(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        sampler: Sampler,
+        n_steps: usize,
+    ) -> Result<f64, String> {
+        let exact = self
+            .exact
+            .as_ref()
+            .ok_or("this evaluator has no exact map (Evaluator::with_exact)")?;
+        let x0 = points_tensor(self.base[..exact.len()].to_vec(), device); // [n, 2]
+        let model = readback::floats(sampler.run(net, x0, n_steps, 1.0)).await?;
+        let total: f64 = model
+            .chunks_exact(2)
+            .zip(exact.chunks_exact(2))
+            .map(|(m, e)| ((m[0] - e[0]) as f64).hypot((m[1] - e[1]) as f64))
+            .sum();
+        Ok(total / (exact.len() / 2) as f64)
+    }
+
+    /// [`Self::exact_distance`] at every [`TABLE_STEPS`] entry.
+    pub async fn exact_distances(
+        &self,
+        net: &FlowMapNet,
+        device: &Device,
+        sampler: Sampler,
+    ) -> Result<Vec<f64>, String> {
+        let mut out = Vec::with_capacity(TABLE_STEPS.len());
+        for n in TABLE_STEPS {
+            out.push(self.exact_distance(net, device, sampler, n).await?);
+        }
+        Ok(out)
     }
 
     /// The whole table of `sampler` (the flow map, or the ODE it replaces with N counted in

@@ -14,6 +14,7 @@ pub mod clipping;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod exact;
 pub mod flops;
 pub mod interpolant;
 pub mod loss_weight;

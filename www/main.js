@@ -455,7 +455,11 @@ class Panel {
         mark('flowmap:first-sample'); // cold-start figures (tests/e2e/coldstart.mjs)
         break;
       case 'kl_table': this.showKl(msg.rows, msg.step, msg.seconds, msg.complete); break;
-      case 'kl_ode': this.odeRows = msg.rows; this.drawCharts(); break;
+      case 'kl_ode': // the ODE rows of a table; data-ode-step: the step they were computed at
+        this.odeRows = msg.rows;
+        this.q('.kl').dataset.odeStep = msg.step;
+        this.drawCharts();
+        break;
       case 'target_made': break; // answered through ask()
       case 'saved': this.download(msg.bytes); break;
       case 'loaded':

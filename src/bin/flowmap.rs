@@ -7,7 +7,7 @@
 use flowmap::backend::Backend;
 use flowmap::config::{Config, Method, Schedule};
 use flowmap::data::Dataset;
-use flowmap::eval::{Evaluator, KlTable};
+use flowmap::eval::{EXACT_POINTS, Evaluator, KlTable, TABLE_STEPS};
 use flowmap::metrics::{BINS, RANGE, REFERENCE_SAMPLES};
 use flowmap::ode::Solver;
 use flowmap::readback::block_on;
@@ -282,12 +282,14 @@ fn run(mut a: Args) -> Result<(), String> {
             .map_or(path.clone(), |s| s.to_string_lossy().into_owned()),
         _ => t.method.name().to_string(),
     };
-    let mut rows = vec![(label, table)];
+    let mut rows = vec![(label.clone(), table)];
+    let mut samplers = vec![(label, Sampler::FlowMap)];
     if a.command == "eval" {
         // The ODE the map replaces, on its diagonal v_{t,t}, from the same base noise.
         for solver in Solver::ALL {
             let ode = block_on(eval.table(&net, &device, Sampler::Ode(solver)))?;
             rows.push((solver.name().to_string(), ode));
+            samplers.push((solver.name().to_string(), Sampler::Ode(solver)));
         }
     }
     print_table(&rows);
@@ -303,6 +305,17 @@ fn run(mut a: Args) -> Result<(), String> {
             "N counts flow-map jumps (N network calls), {}",
             ode.join(", ")
         );
+    }
+    // Against the exact flow, where the target has a closed form: no histogram, no floor.
+    match eval.with_exact(&t.dataset, a.config.model.sigma) {
+        Ok(eval) => {
+            let mut distances = Vec::new();
+            for (label, sampler) in &samplers {
+                distances.push((label.clone(), block_on(eval.exact_distances(&net, &device, *sampler))?));
+            }
+            print_distances(&distances);
+        }
+        Err(why) => println!("(no exact map: {why})"),
     }
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
     Ok(())
@@ -380,6 +393,21 @@ fn print_table(rows: &[(String, KlTable)]) {
         "noise floor (two true sample sets): {:.4}",
         first.noise_floor
     );
+}
+
+/// The mean distance to the exact map's endpoints, one row per (label, distances at
+/// TABLE_STEPS).
+fn print_distances(rows: &[(String, Vec<f64>)]) {
+    println!(
+        "\nmean |X(x0) - X_exact(x0)| over {EXACT_POINTS} base points (exact: RK4 on the closed-form velocity)"
+    );
+    let head: String = TABLE_STEPS.iter().map(|n| format!(" | N={n:<5}")).collect();
+    println!("| method      {head} |");
+    println!("|-------------{} |", " | -------".repeat(TABLE_STEPS.len()));
+    for (label, d) in rows {
+        let row: String = d.iter().map(|k| format!(" | {k:<7.4}")).collect();
+        println!("| {label:<11} {row} |");
+    }
 }
 
 fn main() -> ExitCode {

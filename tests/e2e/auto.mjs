@@ -5,7 +5,7 @@
 // WebGPU module downloaded). Before the fix both panels stood still from about 20 s to 75 s.
 //
 //   node tests/e2e/auto.mjs      (after `trunk build --release`)
-import { serve, launch, finish } from './harness.mjs';
+import { serve, launch, finish, chromiumCpu } from './harness.mjs';
 
 function fail(msg) { console.error(`auto FAILED: ${msg}`); process.exitCode = 1; }
 
@@ -20,12 +20,18 @@ try {
   page.on('request', (r) => fetched.push(new URL(r.url()).pathname));
   const steps = () => page.$$eval('.panel .rate', (es) => es.map((e) => Number((/step (\d+)/.exec(e.textContent) || [0, 0])[1])));
 
+  const cpu = await chromiumCpu();
+  let used = await cpu.sample();
   const t0 = Date.now();
   await page.goto(base); // the defaults: backend auto, two panels, autoplay
   const seen = [];
   for (let at = 10; at <= 90; at += 10) {
     await new Promise((r) => setTimeout(r, t0 + at * 1000 - Date.now()));
     seen.push({ at, steps: await steps() });
+    const now = await cpu.sample();
+    const top = cpu.since(used, now).slice(0, 5).map(([k, s]) => `${k} ${s.toFixed(1)}`).join(', ');
+    console.log(`${at - 10}-${at} s: steps ${seen.at(-1).steps.join('/')}; CPU s: ${top}`);
+    used = now;
   }
   console.log(`steps at ${seen.map((s) => `${s.at} s: ${s.steps.join('/')}`).join(', ')}`);
   for (let k = 1; k < seen.length; k++) {

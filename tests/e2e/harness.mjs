@@ -109,3 +109,45 @@ export async function finish({ browser, server, errors, fail, passed }) {
   for (const e of errors) fail(e);
   if (!process.exitCode) console.log(passed);
 }
+
+/**
+ * CPU time of the running Chromium, per process kind and thread name, read from /proc (Linux;
+ * elsewhere `sample()` returns an empty map). `sample()` gives seconds used so far as a Map
+ * 'gpu-process/CrGpuMain' -> s; `since(before, after)` the seconds between two samples, the
+ * busiest first. Used to say where a stall's time goes (issue 25: the trial's WebGPU work).
+ */
+export async function chromiumCpu() {
+  const { readdir, readFile: read } = await import('node:fs/promises');
+  const TICKS = 100; // USER_HZ on Linux
+  const stat = async (path) => {
+    const s = await read(path, 'utf8');
+    const close = s.lastIndexOf(')');
+    const fields = s.slice(close + 2).split(' ');
+    return { name: s.slice(s.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
+  };
+  const sample = async () => {
+    const used = new Map();
+    let pids = [];
+    try { pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p)); } catch { return used; }
+    for (const pid of pids) {
+      try {
+        const cmd = (await read(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        if (!/chrom/.test(cmd[0] || '')) continue;
+        const type = (cmd.find((a) => a.startsWith('--type=')) || '--type=browser').slice(7);
+        const sub = cmd.find((a) => a.startsWith('--utility-sub-type='));
+        const kind = sub ? `${type}:${sub.split('.').pop()}` : type;
+        for (const tid of await readdir(`/proc/${pid}/task`)) {
+          const { name, ticks } = await stat(`/proc/${pid}/task/${tid}/stat`);
+          const key = `${kind}/${name.replace(/\d+$/, '#')}`;
+          used.set(key, (used.get(key) || 0) + ticks / TICKS);
+        }
+      } catch { /* the process or thread ended meanwhile */ }
+    }
+    return used;
+  };
+  const since = (before, after) => [...after]
+    .map(([k, s]) => [k, s - (before.get(k) || 0)])
+    .filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1]);
+  return { sample, since };
+}

@@ -89,7 +89,12 @@ try {
   console.log(`a refused recipe: "${await page.textContent(lsd('.error'))}"; training went on from step ${atRefusal}`);
   await page.fill('#width', '192');
   await page.click('#play');
-  await page.waitForTimeout(500);
+  // Pausing computes the whole table, ODE rows included: at 6x256 with two panels on two cores
+  // over a minute, during which a view waits up to a row. The checks below time the views, so
+  // they start once both panels have finished it (the worker's ODE rows carry their step).
+  const paused = await page.$$eval('.panel .rate', (es) => es.map((e) => Number((/step (\d+)/.exec(e.textContent) || [0, 0])[1])));
+  await page.waitForFunction((want) => [...document.querySelectorAll('.panel .kl')]
+    .every((t, k) => Number(t.dataset.odeStep) >= want[k]), paused, { timeout: 180_000 });
 
   // Shareable settings: a URL reproduces the recipe, N and the panels' methods.
   const shared = await browser.newPage();
