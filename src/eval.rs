@@ -5,7 +5,7 @@
 use crate::config::Method;
 use crate::data::{Dataset, base_noise};
 use crate::exact::ExactFlow;
-use crate::metrics::{histogram, kl_divergence, kl_terms};
+use crate::metrics::{BINS, add_counts, histogram, kl_divergence, kl_terms, normalised};
 use crate::model::FlowMapNet;
 use crate::readback;
 use crate::rng::{Rng, Stream};
@@ -31,6 +31,25 @@ pub const CHUNK: usize = 16_384;
 /// distance's sampling error (its std / 64) is below a tenth of the distances being compared,
 /// few enough that the exact endpoints take about a second.
 pub const EXACT_POINTS: usize = 4096;
+
+/// A KL estimate computed in parts ([`Evaluator::begin`], then [`Evaluator::advance`] until it
+/// returns the KL), so that a caller can train between parts. It keeps the weights it began
+/// with: the row is that step's, however much the run trains meanwhile.
+pub struct PartialKl {
+    net: FlowMapNet,
+    sampler: Sampler,
+    n_steps: usize,
+    /// Base points done so far.
+    done: usize,
+    counts: Vec<f64>,
+}
+
+impl PartialKl {
+    /// The sampler and its step count.
+    pub fn what(&self) -> (Sampler, usize) {
+        (self.sampler, self.n_steps)
+    }
+}
 
 /// Fixed reference data for repeated KL estimates during a run.
 pub struct Evaluator {
@@ -131,7 +150,8 @@ impl Evaluator {
         self.kl_with(net, device, Sampler::FlowMap, n_steps).await
     }
 
-    /// KL(true || model) after `n_steps` steps of `sampler` (the flow map or the ODE).
+    /// KL(true || model) after `n_steps` steps of `sampler` (the flow map or the ODE): one
+    /// [`PartialKl`] run to its end.
     pub async fn kl_with(
         &self,
         net: &FlowMapNet,
@@ -139,7 +159,50 @@ impl Evaluator {
         sampler: Sampler,
         n_steps: usize,
     ) -> Result<f64, String> {
-        Ok(self.kl(&self.model_points(net, device, sampler, n_steps).await?))
+        let mut row = self.begin(net.clone(), sampler, n_steps);
+        loop {
+            if let Some(kl) = self.advance(&mut row, device, CHUNK).await? {
+                return Ok(kl);
+            }
+        }
+    }
+
+    /// A KL row of `sampler` at `n_steps` on `net` (a copy of the sampling weights: training
+    /// after this does not change the row), to compute in parts with [`Self::advance`].
+    pub fn begin(&self, net: FlowMapNet, sampler: Sampler, n_steps: usize) -> PartialKl {
+        PartialKl {
+            net,
+            sampler,
+            n_steps,
+            done: 0,
+            counts: vec![0.0; BINS * BINS],
+        }
+    }
+
+    /// Samples up to `points` more base points of `row` (at least one, in network calls of at
+    /// most [`CHUNK`] rows); the KL once all are in, else `None`.
+    pub async fn advance(
+        &self,
+        row: &mut PartialKl,
+        device: &Device,
+        points: usize,
+    ) -> Result<Option<f64>, String> {
+        let total = self.base.len() / 2;
+        if row.done == total {
+            return Err("this KL row is complete: begin another".into());
+        }
+        let end = (row.done + points.max(1)).min(total);
+        for chunk in self.base[2 * row.done..2 * end].chunks(2 * CHUNK) {
+            let x0 = points_tensor(chunk.to_vec(), device); // [b, 2]
+            let x = row.sampler.run(&row.net, x0, row.n_steps, 1.0);
+            add_counts(&mut row.counts, &readback::floats(x).await?);
+        }
+        row.done = end;
+        if end < total {
+            return Ok(None);
+        }
+        let model = normalised(std::mem::take(&mut row.counts));
+        Ok(Some(kl_divergence(&self.true_hist, &model)))
     }
 
     /// The model's and the target's histograms and each bin's KL term after `n_steps` steps

@@ -182,10 +182,7 @@ impl ExactFlow {
 
 /// The mean of a mixture given each part's log weight (unnormalised) and mean.
 fn mixture_mean(parts: &[(f64, [f64; 2])]) -> [f64; 2] {
-    let top = parts
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let top = parts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     let (mut total, mut mean) = (0.0, [0.0; 2]);
     for (log_w, m) in parts {
         let w = (log_w - top).exp();
@@ -231,7 +228,10 @@ fn truncated_normal(alpha: f64, beta: f64) -> (f64, f64) {
         let r = (-(beta * beta - alpha * alpha) / 2.0).exp();
         let scaled =
             (PI / 2.0).sqrt() * (erfcx(alpha * FRAC_1_SQRT_2) - r * erfcx(beta * FRAC_1_SQRT_2));
-        (log_phi0 - alpha * alpha / 2.0 + scaled.ln(), (1.0 - r) / scaled)
+        (
+            log_phi0 - alpha * alpha / 2.0 + scaled.ln(),
+            (1.0 - r) / scaled,
+        )
     } else {
         // alpha < 0 < beta, at least 1 apart: the mass is at least Phi(1) - Phi(0) = 0.34.
         let tail = |u: f64| phi(u) * (PI / 2.0).sqrt() * erfcx(u * FRAC_1_SQRT_2);

@@ -17,6 +17,13 @@ pub const REFERENCE_SAMPLES: usize = 100_000;
 /// `points`: [x0, y0, x1, y1, ...]. Non-finite points count as outside.
 pub fn histogram(points: &[f32]) -> Vec<f64> {
     let mut counts = vec![0f64; BINS * BINS];
+    add_counts(&mut counts, points);
+    normalised(counts)
+}
+
+/// Adds each point inside the square to its bin's count ([`histogram`] before normalising), so
+/// that a histogram can be filled in parts.
+pub fn add_counts(counts: &mut [f64], points: &[f32]) {
     let scale = BINS as f32 / (2.0 * RANGE);
     for p in points.chunks_exact(2) {
         let (x, y) = (p[0], p[1]);
@@ -28,6 +35,10 @@ pub fn histogram(points: &[f32]) -> Vec<f64> {
         let j = (((y + RANGE) * scale) as usize).min(BINS - 1);
         counts[i * BINS + j] += 1.0;
     }
+}
+
+/// Counts as probabilities (all zero if there are none).
+pub fn normalised(mut counts: Vec<f64>) -> Vec<f64> {
     let total: f64 = counts.iter().sum();
     if total > 0.0 {
         counts.iter_mut().for_each(|c| *c /= total);

@@ -11,9 +11,10 @@ use crate::checkpoint;
 use crate::config::{
     Config, MAX_ACTIVATIONS, MAX_BATCH, MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, Method, ModelConfig,
 };
-use crate::eval::{DensityMap, Evaluator, REFERENCE_KL, TABLE_STEPS};
+use crate::eval::{DensityMap, Evaluator, PartialKl, REFERENCE_KL, TABLE_STEPS};
 use crate::interpolant::interpolate;
 use crate::metrics::RANGE;
+use crate::model::FlowMapNet;
 use crate::readback;
 use crate::rng::{Rng, Stream};
 use crate::run_state;
@@ -128,6 +129,8 @@ pub struct KlReport {
     pub kl: f64,
     pub noise_floor: f64,
     pub samples: usize,
+    /// The training step whose sampling weights were scored.
+    pub step: usize,
 }
 
 /// What a checkpoint holds, read without loading it.
@@ -238,6 +241,11 @@ pub struct Session {
     options: Options,
     /// Set when a `train` call met a diverged loss ([`Losses::diverged`]).
     diverged: bool,
+    /// The KL row being computed in parts ([`Self::kl_begin`]), with the step of its weights.
+    kl_row: Option<(PartialKl, usize)>,
+    /// The weights the last row began on and their step: the other rows of a table score the
+    /// same ones (`same_weights`).
+    kl_weights: Option<(FlowMapNet, usize)>,
 }
 
 impl Session {
@@ -285,6 +293,8 @@ impl Session {
             evaluator,
             options,
             diverged: false,
+            kl_row: None,
+            kl_weights: None,
         }
     }
 
@@ -422,14 +432,55 @@ impl Session {
             .evaluator
             .kl_with(&self.trainer.sampling_net(), &self.device, sampler, n_steps)
             .await?;
-        Ok(KlReport {
+        Ok(self.kl_report(sampler, n_steps, kl, self.steps()))
+    }
+
+    fn kl_report(&self, sampler: Sampler, n_steps: usize, kl: f64, step: usize) -> KlReport {
+        KlReport {
             sampler: sampler.name(),
             n_steps,
             calls: n_steps * sampler.calls_per_step(),
             kl,
             noise_floor: self.evaluator.noise_floor,
             samples: self.evaluator.samples,
-        })
+            step,
+        }
+    }
+
+    /// Begins the KL row of [`Self::kl`] on the current sampling weights, to compute in parts
+    /// with [`Self::kl_continue`] while the run trains on (a page keeps training between parts;
+    /// the row stays that of this step). With `same_weights`, on the weights the previous row
+    /// began on instead, so that every row of a table scores one step. Replaces a row in
+    /// progress.
+    pub fn kl_begin(
+        &mut self,
+        n_steps: Option<f64>,
+        sampler: Option<&str>,
+        same_weights: bool,
+    ) -> Result<(), String> {
+        let (sampler, n_steps) = self.sampler_steps(n_steps, sampler, self.evaluator.samples)?;
+        let (net, step) = match (&self.kl_weights, same_weights) {
+            (Some(kept), true) => kept.clone(),
+            _ => (self.trainer.sampling_net(), self.steps()),
+        };
+        self.kl_weights = Some((net.clone(), step));
+        self.kl_row = Some((self.evaluator.begin(net, sampler, n_steps), step));
+        Ok(())
+    }
+
+    /// Up to `points` more samples of the row begun by [`Self::kl_begin`]: the row's report
+    /// (as [`Self::kl`], its step the one it was begun at) once all are in, else `None`.
+    pub async fn kl_continue(&mut self, points: f64) -> Result<Option<KlReport>, String> {
+        let points = whole(points, "points", 1, MAX_POINTS)?;
+        let Some((row, step)) = &mut self.kl_row else {
+            return Err("no KL row in progress: call kl_begin first".into());
+        };
+        let Some(kl) = self.evaluator.advance(row, &self.device, points).await? else {
+            return Ok(None);
+        };
+        let ((sampler, n_steps), step) = (row.what(), *step);
+        self.kl_row = None;
+        Ok(Some(self.kl_report(sampler, n_steps, kl, step)))
     }
 
     /// Where the KL of [`Self::kl`] comes from: the model's and the target's histograms on the
@@ -546,6 +597,9 @@ impl Session {
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.trainer.load(bytes)?;
         self.diverged = false;
+        // Rows of the weights before are moot.
+        self.kl_row = None;
+        self.kl_weights = None;
         Ok(())
     }
 

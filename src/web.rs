@@ -233,6 +233,30 @@ impl Session {
         )
     }
 
+    /// Begins `kl(n_steps, sampler)` on the current weights (with `same_weights`, on those the
+    /// previous row began on: one table, one step), to compute in parts with `kl_continue`
+    /// between training steps. Replaces a row in progress.
+    pub fn kl_begin(
+        &mut self,
+        n_steps: Option<f64>,
+        sampler: Option<String>,
+        same_weights: Option<bool>,
+    ) -> Result<(), JsError> {
+        let same = same_weights.unwrap_or(false);
+        self.core
+            .kl_begin(n_steps, sampler.as_deref(), same)
+            .map_err(err)
+    }
+
+    /// Up to `points` more samples of the row `kl_begin` began: its report (as `kl`'s, `step`
+    /// the step it was begun at) once all are in, else null.
+    pub async fn kl_continue(&mut self, points: f64) -> Result<JsValue, JsError> {
+        match self.core.kl_continue(points).await.map_err(err)? {
+            Some(report) => to_js(&report),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
     /// Where `kl(n_steps, sampler)` comes from: `{model, target, terms, kl}`, each array the
     /// 60 x 60 bins of the estimator (index i * 60 + j, i the x bin, j the y bin from the
     /// bottom); `terms` are each bin's share of KL and sum to `kl`.

@@ -22,7 +22,13 @@ const SIGMAS: [f64; 2] = [1.0, 1.1547];
 /// E[x1 | I_t = x] by self-normalised importance sampling: x1 from the target, weighted by the
 /// likelihood N(x; t x1, (1-t)^2 sigma^2 I). Returns the estimate and its standard error per
 /// axis and the weights' effective sample size.
-fn monte_carlo(dataset: &Dataset, sigma: f64, x: [f64; 2], t: f64, n: usize) -> ([f64; 2], [f64; 2], f64) {
+fn monte_carlo(
+    dataset: &Dataset,
+    sigma: f64,
+    x: [f64; 2],
+    t: f64,
+    n: usize,
+) -> ([f64; 2], [f64; 2], f64) {
     let pts = dataset.sample(&mut Rng::new(11), n);
     let noise = (1.0 - t) * sigma;
     let w: Vec<f64> = pts
@@ -48,7 +54,13 @@ fn monte_carlo(dataset: &Dataset, sigma: f64, x: [f64; 2], t: f64, n: usize) -> 
 
 #[test]
 fn the_closed_form_posterior_mean_agrees_with_monte_carlo() {
-    let points = [[0.3, -0.7], [1.6, 1.2], [-2.4, 0.1], [0.0, 0.0], [3.0, -3.0]];
+    let points = [
+        [0.3, -0.7],
+        [1.6, 1.2],
+        [-2.4, 0.1],
+        [0.0, 0.0],
+        [3.0, -3.0],
+    ];
     let (mut checked, mut cases) = (0, 0);
     for dataset in [Dataset::Checkerboard, Dataset::EightGaussians] {
         for sigma in SIGMAS {
@@ -77,7 +89,10 @@ fn the_closed_form_posterior_mean_agrees_with_monte_carlo() {
             }
         }
     }
-    assert!(checked * 10 >= cases * 8, "only {checked} of {cases} cases had enough draws");
+    assert!(
+        checked * 10 >= cases * 8,
+        "only {checked} of {cases} cases had enough draws"
+    );
 }
 
 #[test]
@@ -88,7 +103,11 @@ fn at_time_zero_the_velocity_is_the_data_mean_minus_x() {
         for x in [[0.4, -1.3], [2.0, 2.0], [-0.1, 0.0]] {
             let b = exact.velocity(x, 0.0);
             for d in 0..2 {
-                assert!((b[d] + x[d]).abs() < 1e-9, "{}: b_0({x:?}) = {b:?}", dataset.name());
+                assert!(
+                    (b[d] + x[d]).abs() < 1e-9,
+                    "{}: b_0({x:?}) = {b:?}",
+                    dataset.name()
+                );
             }
         }
     }
@@ -105,10 +124,16 @@ fn the_ode_is_solved_to_convergence() {
         let b = exact.map_with(x, 0.0, 1.0, 2 * flowmap::exact::STEPS_PER_UNIT);
         worst = worst.max((a[0] - b[0]).hypot(a[1] - b[1]));
     }
-    assert!(worst < 1e-5, "doubling the steps moves an endpoint by {worst}");
+    assert!(
+        worst < 1e-5,
+        "doubling the steps moves an endpoint by {worst}"
+    );
     // The composition rule of a flow map: X_{0.4,1} o X_{0,0.4} = X_{0,1}.
     let x = [0.7, -0.2];
-    let (direct, composed) = (exact.map(x, 0.0, 1.0), exact.map(exact.map(x, 0.0, 0.4), 0.4, 1.0));
+    let (direct, composed) = (
+        exact.map(x, 0.0, 1.0),
+        exact.map(exact.map(x, 0.0, 0.4), 0.4, 1.0),
+    );
     assert!((direct[0] - composed[0]).hypot(direct[1] - composed[1]) < 5e-5);
 }
 
@@ -116,7 +141,10 @@ fn the_ode_is_solved_to_convergence() {
 fn the_exact_maps_samples_score_at_the_noise_floor() {
     // 20k points: the page's estimator size, whose floor is about 0.05.
     let n = 20_000;
-    for (dataset, sigma) in [(Dataset::Checkerboard, 1.1547), (Dataset::EightGaussians, 1.0)] {
+    for (dataset, sigma) in [
+        (Dataset::Checkerboard, 1.1547),
+        (Dataset::EightGaussians, 1.0),
+    ] {
         let mut rng = Rng::new(5);
         let a = histogram(&dataset.sample(&mut rng, n));
         let floor = kl_divergence(&a, &histogram(&dataset.sample(&mut rng, n)));
@@ -124,11 +152,19 @@ fn the_exact_maps_samples_score_at_the_noise_floor() {
         let pushed = exact.map_points(&base_noise(&mut rng, n, sigma), 0.0, 1.0);
         let kl = kl_divergence(&a, &histogram(&pushed));
         // Within 25% of the floor: a map that misplaced a cell's mass by 2% would add ~0.02.
-        assert!(kl < 1.25 * floor, "{}: exact map KL {kl}, floor {floor}", dataset.name());
+        assert!(
+            kl < 1.25 * floor,
+            "{}: exact map KL {kl}, floor {floor}",
+            dataset.name()
+        );
         // And an ODE cut short is visibly off: the test can tell.
         let short = exact.map_points(&base_noise(&mut Rng::new(6), n, sigma), 0.0, 0.9);
         let off = kl_divergence(&a, &histogram(&short));
-        assert!(off > 2.0 * floor, "{}: stopping at t = 0.9 scores {off}", dataset.name());
+        assert!(
+            off > 2.0 * floor,
+            "{}: stopping at t = 0.9 scores {off}",
+            dataset.name()
+        );
     }
 }
 

@@ -523,3 +523,58 @@ fn mutated_files_are_refused_cleanly_never_a_panic() {
     println!("mutations: {refused} refused, {valid} still valid");
     assert!(refused > 5_000, "most mutations must be refused: {refused}");
 }
+
+#[test]
+fn a_kl_row_in_parts_is_the_whole_row_of_the_step_it_began_at() {
+    let mut s = session(Method::Lsd);
+    block_on(s.train(Some(30.0))).unwrap();
+    let whole = block_on(s.kl(Some(4.0), None)).unwrap();
+    assert_eq!(whole.step, 30);
+
+    s.kl_begin(Some(4.0), None, false).unwrap();
+    // A bad part size is refused by name and loses nothing: the row goes on.
+    for bad in [0.0, -5.0, 2.5, f64::NAN] {
+        let e = block_on(s.kl_continue(bad)).unwrap_err();
+        assert!(e.contains("points"), "{bad}: {e}");
+    }
+    // Parts of 3000 of the 20k samples, the run training 5 steps between them.
+    let mut parts = 0;
+    let row = loop {
+        parts += 1;
+        if let Some(row) = block_on(s.kl_continue(3000.0)).unwrap() {
+            break row;
+        }
+        block_on(s.train(Some(5.0))).unwrap();
+    };
+    assert_eq!(parts, 7, "ceil(20000 / 3000) parts");
+    assert_eq!((row.step, row.n_steps, row.sampler), (30, 4, "flow-map"));
+    // The same samples of the same weights: the same histogram, whatever the parts.
+    assert!(
+        (row.kl - whole.kl).abs() < 1e-9,
+        "in parts {}, whole {}",
+        row.kl,
+        whole.kl
+    );
+    // The run did train meanwhile: its row now is another number.
+    let now = block_on(s.kl(Some(4.0), None)).unwrap();
+    assert_eq!(now.step, 60);
+    assert_ne!(now.kl, row.kl);
+    // A finished row is gone; continuing without one says what to call.
+    let e = block_on(s.kl_continue(100.0)).unwrap_err();
+    assert!(e.contains("kl_begin"), "{e}");
+    // The table's next row, on the same weights: step 30 still, and its whole row's value.
+    let whole_n1 = row_now(&mut s, 1.0, true);
+    assert_eq!(whole_n1.step, 30);
+    // Fresh weights: the step now.
+    assert_eq!(row_now(&mut s, 1.0, false).step, 60);
+    // Loaded weights end every row.
+    s.kl_begin(Some(1.0), None, false).unwrap();
+    s.load(&save(&s)).unwrap();
+    assert!(block_on(s.kl_continue(100.0)).is_err());
+}
+
+/// A KL row begun and finished at once.
+fn row_now(s: &mut Session, n: f64, same_weights: bool) -> flowmap::session::KlReport {
+    s.kl_begin(Some(n), None, same_weights).unwrap();
+    block_on(s.kl_continue(1e6)).unwrap().unwrap()
+}

@@ -119,6 +119,31 @@ async fn trains_samples_and_scores(backend: &str) {
     let want = flowmap::eval::Evaluator::new(Default::default(), 4000, 3, 1.0).noise_floor;
     assert_eq!(floor, want, "noise floor");
     assert!(k.is_finite() && k > 2.0 * floor, "kl {k} floor {floor}");
+
+    // The same row in parts of 1500 points with training between them: the row of the step it
+    // began at, the same number.
+    let at = s.steps();
+    s.kl_begin(Some(2.0), None, None)
+        .map_err(JsValue::from)
+        .unwrap();
+    let row = loop {
+        let part = s.kl_continue(1500.0).await.map_err(JsValue::from).unwrap();
+        if !part.is_null() {
+            break part;
+        }
+        s.train_step(Some(2.0))
+            .await
+            .map_err(JsValue::from)
+            .unwrap();
+    };
+    assert_eq!(num(&row, "step"), at as f64, "the row's step");
+    assert!(
+        (num(&row, "kl") - k).abs() < 1e-9,
+        "in parts {} whole {k}",
+        num(&row, "kl")
+    );
+    let e = s.kl_continue(10.0).await.err().unwrap();
+    assert!(message(e).contains("kl_begin"));
 }
 
 #[wasm_bindgen_test]

@@ -200,6 +200,7 @@ async function adopt(next, options, resumed) {
   rateFrom = null;
   perCall = 1;
   tables = 0;
+  table = null; // the old session's
   post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config, step: session.steps, resumed });
   await saveRun();
   sendTarget();
@@ -343,6 +344,7 @@ async function decide() {
     if (next) {
       session.free();
       session = next;
+      table = null; // begun on the CPU session
       useGlue(glue);
       sessionOptions = gpuOptions;
       perCall = 1;
@@ -495,40 +497,87 @@ function sendTarget() {
   post({ type: 'target', points }, [points.buffer]);
 }
 
-// Rows are posted as they come (N = 1 first, the cheapest: a fifth of a second at 4x256), so
-// the page shows KL(N=1) right away and the rest of the table fills in.
+// The KL table, computed in parts (the crate's kl_begin / kl_continue) so that training goes on
+// between them: a table at 6x256 is half a minute of compute on one core, and a panel that
+// stopped training for it looked frozen (issue 25). Every row of a table scores the weights of
+// the step it began at. Rows are posted as they come (N = 1 first, the cheapest), so the page
+// shows KL(N=1) right away and the rest of the table fills in.
+//
+// The ODE the map replaces comes with every ODE_EVERY-th table and whenever a table is asked for
+// (pause, a load, the 'kl_table' command): its steps up to as many network calls as the map's
+// finest N (Heun's step costs 2; the chart's x-axis is calls), about twice the map's table.
 const ODE_EVERY = 4;
-let tables = 0; // KL tables sent by this session
-async function sendKl(withOde = true) {
-  const t0 = performance.now();
-  const rows = [];
+// A part is sized (in base points) to take about KL_PART_MS, from the previous part's speed:
+// while the run trains, the table and training take turns of about the same length.
+const KL_PART_MS = SLICE_MS;
+let tables = 0; // KL tables finished by this session
+// {rows: [{n, sampler}], k, begun, done: [], ode: [], step, seconds, ms} while a table is
+// computed, else null.
+let table = null;
+let klPointsPerMs = null; // base points times network calls per ms, from the last part
+
+function beginTable(withOde) {
   const steps = facts.table_steps;
-  for (const n of steps) {
-    await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
-    if (preempted) return;
-    await letViewsThrough(); // a new view need not wait for the whole table
-    rows.push(await session.kl(n));
-    post({ type: 'kl_table', rows: rows.slice(), step: session.steps, seconds: trainSeconds, complete: rows.length === steps.length });
-  }
-  // The ODE the map replaces, up to as many network calls as the map's finest N (Heun's step
-  // costs 2): the chart's x-axis is calls. It costs about twice the map's table, so it comes
-  // with every ODE_EVERY-th table, and whenever a table is asked for (pause, Step, a load).
+  const rows = steps.map((n) => ({ n, sampler: undefined }));
   if (withOde || tables % ODE_EVERY === 0) {
-    const ode = [];
     const most = Math.max(...steps);
     for (const { name, calls_per_step: calls } of facts.samplers.filter((x) => x.name !== 'flow-map')) {
-      for (const n of steps.filter((n) => n * calls <= most)) {
-        await new Promise((r) => setTimeout(r, 0));
-        if (preempted) return;
-        if (waiting > 0) return; // a command waits: the ODE rows come with a later table
-        await letViewsThrough();
-        ode.push(await session.kl(n, name));
-      }
+      for (const n of steps.filter((n) => n * calls <= most)) rows.push({ n, sampler: name, calls });
     }
-    post({ type: 'kl_ode', rows: ode, step: session.steps });
   }
+  table = { rows, k: 0, begun: false, done: [], ode: [], step: null, seconds: trainSeconds, ms: 0, asked: withOde };
+}
+
+// Works on the table for about `budgetMs` (Infinity: to its end), posting rows as they finish.
+// With `whileIdle` (a table asked for while paused) it hands over to the training loop as soon
+// as the run plays again, instead of holding the worker to the end.
+async function advanceTable(budgetMs, { whileIdle = false } = {}) {
+  const until = performance.now() + budgetMs;
+  const flowRows = facts.table_steps.length;
+  while (table && performance.now() < until && !(whileIdle && running)) {
+    await new Promise((r) => setTimeout(r, 0)); // let messages in: new weights make this table moot
+    if (preempted || !table) { table = null; return; }
+    // A new view need not wait for the whole table; while training, views get their turns
+    // between the loop's commands anyway.
+    await (whileIdle ? letViewsThrough() : drawIfAsked());
+    if (!table) return;
+    const row = table.rows[table.k];
+    // A command waiting while paused: the ODE rows come with a later table.
+    if (whileIdle && row.sampler && waiting > 0) { finishTable(); return; }
+    if (!table.begun) { session.kl_begin(row.n, row.sampler, table.k > 0); table.begun = true; }
+    const calls = row.n * (row.calls || 1);
+    const partMs = whileIdle ? 4 * KL_PART_MS : KL_PART_MS;
+    const points = klPointsPerMs ? Math.max(64, Math.round((klPointsPerMs * partMs) / calls)) : 1000;
+    const t0 = performance.now();
+    const report = await session.kl_continue(points);
+    const took = Math.max(1, performance.now() - t0);
+    if (!table) return; // dropped meanwhile (a new session)
+    table.ms += took;
+    if (!report) { klPointsPerMs = (points * calls) / took; continue; } // a full part: its speed
+    table.begun = false;
+    table.k++;
+    table.step = report.step;
+    if (row.sampler) table.ode.push(report);
+    else {
+      table.done.push(report);
+      post({ type: 'kl_table', rows: table.done.slice(), step: report.step, seconds: table.seconds, complete: table.done.length === flowRows });
+    }
+    if (table.k === table.rows.length) finishTable();
+  }
+}
+
+function finishTable() {
+  if (table.ode.length) post({ type: 'kl_ode', rows: table.ode, step: table.step });
   tables++;
-  klWait = Math.max(KL_MIN_MS, (performance.now() - t0) / KL_SHARE);
+  klWait = Math.max(KL_MIN_MS, table.ms / KL_SHARE);
+  lastKl = performance.now();
+  table = null;
+}
+
+// A whole table now, with the ODE rows (pause, a load, 'kl_table'), while the run is paused.
+async function sendKl() {
+  beginTable(true);
+  await advanceTable(Infinity, { whileIdle: true });
 }
 
 // The session, or a clear error if it does not exist (still starting, or failed to start).
@@ -547,6 +596,7 @@ async function adoptArchitecture(bytes) {
   const next = await Session.create({ ...config, model: info.model }, sessionOptions);
   session.free();
   session = next;
+  table = null;
   return true;
 }
 
@@ -593,7 +643,8 @@ async function loop() {
       if (auto) await decide(); // it waits for the trial and trial.cpu_slices CPU slices
       const now = performance.now();
       if (now - lastDraw > drawWait) { await sendSamples(); lastDraw = performance.now(); }
-      if (now - lastKl > klWait) { await sendKl(false); lastKl = performance.now(); }
+      if (!table && now - lastKl > klWait) beginTable(false);
+      if (table) await advanceTable(KL_PART_MS); // a part between slices
       if (running && now - lastSave > AUTOSAVE_MS) await saveRun();
     });
     await new Promise((r) => setTimeout(r, 0)); // let queued messages in
@@ -751,6 +802,7 @@ self.onmessage = (ev) => {
         need();
         if (msg.adopt && await adoptArchitecture(bytes) && auto) startTrial(auto).catch(fail); // another recipe to time
         session.load(bytes);
+        table = null; // about the old weights
         trainSeconds = 0;
         post({ type: 'loaded', step: session.steps, config: session.config });
         await saveRun(); // a reload or a crash comes back to these weights

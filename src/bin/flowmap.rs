@@ -311,7 +311,10 @@ fn run(mut a: Args) -> Result<(), String> {
         Ok(eval) => {
             let mut distances = Vec::new();
             for (label, sampler) in &samplers {
-                distances.push((label.clone(), block_on(eval.exact_distances(&net, &device, *sampler))?));
+                distances.push((
+                    label.clone(),
+                    block_on(eval.exact_distances(&net, &device, *sampler))?,
+                ));
             }
             print_distances(&distances);
         }

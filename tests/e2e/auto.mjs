@@ -2,7 +2,8 @@
 // WebGPU adapter present (SwiftShader), default settings, a first visit: both panels train from
 // the first seconds, each panel's step count rises in every 10 s window from 10 s to 90 s, and
 // each panel's note says why it stays on the CPU (the adapter is SwiftShader: not timed, no
-// WebGPU module downloaded). Before the fix both panels stood still from about 20 s to 75 s.
+// WebGPU module downloaded), and the KL table's first row shows (the table is computed between
+// training slices). Before the fix both panels stood still from about 20 s to 75 s.
 //
 //   node tests/e2e/auto.mjs      (after `trunk build --release`)
 import { serve, launch, finish, chromiumCpu } from './harness.mjs';
@@ -49,6 +50,9 @@ try {
     if (!/^WebGPU not timed: the adapter is (SwiftShader, a software renderer|a fallback \(software\) adapter) → CPU \(flex\)$/.test(n)) fail(`panel ${p}'s note must say why the CPU: ${n}`);
   });
   if (backends.some((b) => b !== 'flex')) fail(`a panel left the CPU: ${backends}`);
+  // The KL table is computed beside training, not instead of it: its first row is there.
+  const firstRows = await page.$$eval('.panel .kl', (ts) => ts.map((t) => t.dataset.firstStep));
+  if (firstRows.some((s) => s === undefined)) fail(`no KL row shown by 90 s: ${firstRows}`);
   if (/timed beside it/.test(status)) fail(`the status line still says WebGPU is being timed: ${status}`);
   if (fetched.some((f) => f.includes('flowmap_gpu'))) fail('the WebGPU module was downloaded for a software adapter');
 } catch (e) {

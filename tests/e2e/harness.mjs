@@ -131,7 +131,8 @@ export async function chromiumCpu() {
     try { pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p)); } catch { return used; }
     for (const pid of pids) {
       try {
-        const cmd = (await read(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        // Chromium rewrites its children's argv into one space-separated string.
+        const cmd = (await read(`/proc/${pid}/cmdline`, 'utf8')).split(/[\0 ]/);
         if (!/chrom/.test(cmd[0] || '')) continue;
         const type = (cmd.find((a) => a.startsWith('--type=')) || '--type=browser').slice(7);
         const sub = cmd.find((a) => a.startsWith('--utility-sub-type='));
