@@ -7,6 +7,7 @@
 //! thin binding of [`session::Session`].
 
 pub mod adamw;
+pub mod against_exact;
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;

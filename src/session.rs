@@ -6,12 +6,14 @@
 //! Numbers arrive as f64 because that is what a caller from JS has: a count of 2.5 or NaN is
 //! rejected here with a message naming the argument, not truncated at the binding.
 
+use crate::against_exact::{AgainstExact, ExactReference};
 use crate::backend::Backend;
 use crate::checkpoint;
 use crate::config::{
     Config, MAX_ACTIVATIONS, MAX_BATCH, MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, Method, ModelConfig,
 };
 use crate::eval::{DensityMap, Evaluator, PartialKl, REFERENCE_KL, TABLE_STEPS};
+use crate::exact::ExactFlow;
 use crate::interpolant::interpolate;
 use crate::metrics::RANGE;
 use crate::model::FlowMapNet;
@@ -246,6 +248,8 @@ pub struct Session {
     /// The weights the last row began on and their step: the other rows of a table score the
     /// same ones (`same_weights`).
     kl_weights: Option<(FlowMapNet, usize)>,
+    /// The exact side of [`Self::against_exact`], made on its first call.
+    exact_reference: Option<ExactReference>,
 }
 
 impl Session {
@@ -295,6 +299,7 @@ impl Session {
             diverged: false,
             kl_row: None,
             kl_weights: None,
+            exact_reference: None,
         }
     }
 
@@ -481,6 +486,28 @@ impl Session {
         let ((sampler, n_steps), step) = (row.what(), *step);
         self.kl_row = None;
         Ok(Some(self.kl_report(sampler, n_steps, kl, step)))
+    }
+
+    /// The view against the exact map after `n_steps` jumps, for the picture noise (`sample`'s
+    /// points): both endpoints, each point's error, and the one-jump error over the triangle
+    /// of times. The exact side is computed on the first call (about a second); a target
+    /// without a closed-form flow is an error naming it.
+    pub async fn against_exact(&mut self, n_steps: f64) -> Result<AgainstExact, String> {
+        let n_steps = whole(n_steps, "n_steps", 1, MAX_STEPS)?;
+        let count = self.options.sample_count;
+        bound_work(count, n_steps)?;
+        let base = self.picture_noise(count);
+        let reference = match self.exact_reference.take() {
+            Some(r) => r,
+            None => {
+                let (dataset, sigma) = (&self.config().train.dataset, self.config().model.sigma);
+                ExactReference::new(&ExactFlow::new(dataset, sigma)?, &base)
+            }
+        };
+        let net = self.trainer.sampling_net();
+        let view = reference.view(&net, &self.device, &base, n_steps).await;
+        self.exact_reference = Some(reference);
+        view
     }
 
     /// Where the KL of [`Self::kl`] comes from: the model's and the target's histograms on the

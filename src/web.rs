@@ -257,6 +257,33 @@ impl Session {
         }
     }
 
+    /// The view against the exact map after `n_steps` jumps (checkerboard and eight Gaussians;
+    /// another target throws why): `{model, exact, errors, triangle}` as Float32Arrays (the
+    /// endpoints of `sample`'s noise, each point's error, and the mean one-jump error at index
+    /// i * (times + 1) + j for s = i / times < t = j / times, NaN elsewhere), `mean_error`,
+    /// `times`.
+    pub async fn against_exact(&mut self, n_steps: f64) -> Result<JsValue, JsError> {
+        let view = self.core.against_exact(n_steps).await.map_err(err)?;
+        // Typed arrays, as density_map: thousands of numbers one by one are slow.
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| {
+            js_sys::Reflect::set(&out, &k.into(), v)
+                .map(|_| ())
+                .map_err(|_| err("cannot build the view".into()))
+        };
+        for (k, v) in [
+            ("model", &view.model),
+            ("exact", &view.exact),
+            ("errors", &view.errors),
+            ("triangle", &view.triangle),
+        ] {
+            set(k, &Float32Array::from(v.as_slice()).into())?;
+        }
+        set("mean_error", &view.mean_error.into())?;
+        set("times", &(view.times as f64).into())?;
+        Ok(out.into())
+    }
+
     /// Where `kl(n_steps, sampler)` comes from: `{model, target, terms, kl}`, each array the
     /// 60 x 60 bins of the estimator (index i * 60 + j, i the x bin, j the y bin from the
     /// bottom); `terms` are each bin's share of KL and sum to `kl`.

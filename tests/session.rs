@@ -578,3 +578,65 @@ fn row_now(s: &mut Session, n: f64, same_weights: bool) -> flowmap::session::KlR
     s.kl_begin(Some(n), None, same_weights).unwrap();
     block_on(s.kl_continue(1e6)).unwrap().unwrap()
 }
+
+#[test]
+fn the_view_against_the_exact_map_measures_what_it_says() {
+    // With v = 0 every jump is the identity: the model's endpoints are the noise itself, so
+    // each error is |x0 - X_exact(x0)|, computed here with the exact flow directly.
+    let mut s = session(Method::Lsd);
+    s.load(&identity_map(&s)).unwrap();
+    let view = block_on(s.against_exact(2.0)).unwrap();
+    let noise = block_on(s.sample(1.0, None, false)).unwrap();
+    assert_eq!(view.model, noise, "identity jumps leave the noise");
+    let exact = flowmap::exact::ExactFlow::new(&Dataset::Checkerboard, 1.0).unwrap();
+    let want = exact.map_points(&noise, 0.0, 1.0);
+    let mut total = 0.0;
+    for (k, (p, q)) in noise.chunks(2).zip(want.chunks(2)).enumerate() {
+        let e = (p[0] - q[0]).hypot(p[1] - q[1]);
+        assert!((view.errors[k] - e).abs() < 1e-5, "point {k}");
+        total += e as f64;
+    }
+    assert!((view.mean_error - total / (noise.len() / 2) as f64).abs() < 1e-6);
+    // The triangle: cells with s < t only; the jump from 0 to 1 of the first 256 points is
+    // the endpoints' error over those points.
+    let side = view.times + 1;
+    for i in 0..side {
+        for j in 0..side {
+            assert_eq!(
+                view.triangle[i * side + j].is_nan(),
+                i >= j,
+                "cell ({i}, {j})"
+            );
+        }
+    }
+    let first: f32 = view.errors[..256].iter().sum::<f32>() / 256.0;
+    let corner = view.triangle[view.times];
+    assert!(
+        (corner - first).abs() < 1e-4,
+        "X_(0,1) cell {corner}, endpoints {first}"
+    );
+    // A jump of no length... is not on the grid; the shortest jumps move least.
+    assert!(
+        view.triangle[1] < corner,
+        "X_(0,1/12) moves less than X_(0,1)"
+    );
+    // A target without a closed form says so, by name; bad N is refused by name.
+    let config = Config {
+        train: flowmap::config::TrainConfig {
+            dataset: Dataset::Rings,
+            ..small(Method::Lsd).train
+        },
+        ..small(Method::Lsd)
+    };
+    let mut rings = Session::new(config, options(), &cpu()).unwrap();
+    assert!(
+        block_on(rings.against_exact(1.0))
+            .unwrap_err()
+            .contains("rings")
+    );
+    assert!(
+        block_on(s.against_exact(0.5))
+            .unwrap_err()
+            .contains("n_steps")
+    );
+}

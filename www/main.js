@@ -3,7 +3,7 @@
 import { Drawing } from './draw.js';
 import { drawKlVsN, drawKlVsTime } from './charts.js';
 import { loadRuns, saveRuns, clearRuns } from './store.js';
-import { drawDensity, drawGrid, drawPaths } from './views.js';
+import { drawDensity, drawExact, drawGrid, drawPaths } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
@@ -540,6 +540,14 @@ class Panel {
       g.fillStyle = '#0b0d11';
       g.fillRect(0, 0, c.width, c.height);
       drawDensity(g, c, m.map, facts.kl_bins, m.n);
+    } else if (m.view === 'exact') {
+      g.fillStyle = '#0b0d11';
+      g.fillRect(0, 0, c.width, c.height);
+      const small = { width: c.width / 2, height: c.height / 2 }; // the plot square in a quarter
+      if (m.exact.error) {
+        g.fillStyle = '#c9ced6';
+        g.fillText(m.exact.error, 8, 18);
+      } else drawExact(g, c, m.exact, m.n, (x, y) => [px(small, x), py(small, y)]);
     } else if (m.view === 'grid') {
       drawGrid(g, c, m, (x, y) => [px(c, x), py(c, y)]);
     } else {

@@ -110,3 +110,68 @@ export function drawPaths(g, paths, n, at) {
   }
   g.lineWidth = 1;
 }
+
+/**
+ * Against the exact map (Session.against_exact), 2 x 2: the model's N-jump endpoints coloured
+ * by their distance to the exact map's endpoints from the same noise (top left), the exact
+ * endpoints (top right), the mean error of each one-jump map X_{s,t} over the triangle
+ * 0 <= s < t <= 1 (bottom left: s across, t up; dark is learned), and a key (bottom right).
+ * `at(x, y)` maps a plot point into a half-size square at the origin.
+ */
+export function drawExact(g, c, view, n, at) {
+  const half = c.width / 2;
+  const worst = Math.max(...view.errors) || 1;
+  const scale = Math.max(0.05, 2 * view.mean_error, Math.min(worst, 1)); // colour saturates here
+  const ramp = (v) => { // dark blue (exact) -> yellow -> red (far off)
+    const a = Math.min(1, v / scale);
+    return `rgb(${Math.round(60 + 195 * a)}, ${Math.round(120 + 100 * a - 140 * a * a)}, ${Math.round(255 - 235 * a)})`;
+  };
+  for (let k = 0; k < view.model.length; k += 2) {
+    const [x, y] = at(view.model[k], view.model[k + 1]);
+    g.fillStyle = ramp(view.errors[k / 2]);
+    g.fillRect(x - 1, y - 1, 2, 2);
+  }
+  g.fillStyle = 'rgba(200, 206, 214, 0.7)';
+  for (let k = 0; k < view.exact.length; k += 2) {
+    const [x, y] = at(view.exact[k], view.exact[k + 1]);
+    g.fillRect(half + x - 1, y - 1, 2, 2);
+  }
+  // The triangle: cell (i, j) for s = i / T, t = j / T, drawn as the square [s, s + 1/T] x
+  // [t - 1/T, t] so that the diagonal runs along its lower edge.
+  const T = view.times;
+  const side = T + 1;
+  const cells = [];
+  for (let i = 0; i < T; i++) for (let j = i + 1; j <= T; j++) cells.push(view.triangle[i * side + j]);
+  const most = Math.max(...cells) || 1;
+  const box = half - 40;
+  const cell = box / T;
+  const [ox, oy] = [28, c.height - 22]; // origin (s = 0, t = 0) of the triangle's axes
+  for (let i = 0; i < T; i++) {
+    for (let j = i + 1; j <= T; j++) {
+      g.fillStyle = ramp((view.triangle[i * side + j] / most) * scale);
+      g.fillRect(ox + i * cell, oy - j * cell, cell + 0.5, cell + 0.5);
+    }
+  }
+  g.strokeStyle = '#2a2f3a';
+  g.beginPath();
+  g.moveTo(half, 0); g.lineTo(half, c.height);
+  g.moveTo(0, half); g.lineTo(c.width, half);
+  g.stroke();
+  g.font = '13px system-ui';
+  g.fillStyle = TEXT;
+  g.fillText(`model, N = ${n}: colour = error`, 8, 18);
+  g.fillText('exact map, same noise', half + 8, 18);
+  g.fillText('one jump X(s,t): mean error', 8, half + 18);
+  g.fillText('s →', ox + box - 20, oy + 16);
+  g.fillText('t ↑', 4, oy - box + 12);
+  const lines = [
+    [`mean |X(x0) − X_exact(x0)| at N = ${n}:`, TEXT],
+    [`${view.mean_error.toFixed(4)} (no histogram, no floor)`, TEXT],
+    ['exact: RK4 on the closed-form', TEXT],
+    ['velocity E[x1 − x0 | I_t = x]', TEXT],
+    ['blue: on the exact map', '#6a9cff'],
+    [`red: ${scale.toFixed(2)} or more off`, '#ff6a5a'],
+    [`triangle: worst jump ${most.toFixed(3)}`, TEXT],
+  ];
+  lines.forEach(([text, color], k) => { g.fillStyle = color; g.fillText(text, half + 10, half + 24 + 20 * k); });
+}

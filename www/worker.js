@@ -118,7 +118,7 @@ let trainSeconds = 0;
 let redraw = false;
 // Paths drawn in the trajectories view: enough to see the flow, few enough to tell apart.
 const TRAJECTORY_POINTS = 200;
-const VIEWS = ['samples', 'trajectories', 'time', 'density', 'grid'];
+const VIEWS = ['samples', 'trajectories', 'time', 'density', 'grid', 'exact'];
 // The warped grid: GRID_LINES lines each way across the plot square, GRID_POINTS points each.
 const GRID_LINES = 21;
 const GRID_POINTS = 80;
@@ -448,7 +448,7 @@ async function sendSamples() {
   const t0 = performance.now();
   // What to draw, fixed now: 'set_view' and 'set_picks' change these while this awaits.
   const [v, t, n, starts] = [view, time, nSteps, picks];
-  let points = null, reference = null, map = null, grid = null, paths = null;
+  let points = null, reference = null, map = null, grid = null, paths = null, exact = null;
   if (v === 'trajectories') {
     points = await session.sample(n, TRAJECTORY_POINTS, true);
     reference = session.interpolant(1, TRAJECTORY_POINTS);
@@ -457,6 +457,10 @@ async function sendSamples() {
     reference = session.interpolant(t);
   } else if (v === 'density') {
     map = await session.density_map(n);
+  } else if (v === 'exact') {
+    // A target without a closed-form flow: the picture says so (it is not the run's error).
+    exact = await session.against_exact(n)
+      .catch((e) => { if (e instanceof WebAssembly.RuntimeError) throw e; return { error: String(e.message || e) }; });
   } else if (v === 'grid') {
     grid = { lines: GRID_LINES, per_line: GRID_POINTS };
     points = await session.push(gridPoints(), t, n);
@@ -470,7 +474,7 @@ async function sendSamples() {
     }
   }
   const transfer = [points, reference, paths && paths.map, paths && paths.ode].filter(Boolean).map((a) => a.buffer);
-  post({ type: 'samples', view: v, n, t, points, reference, map, grid, paths }, transfer);
+  post({ type: 'samples', view: v, n, t, points, reference, map, grid, paths, exact }, transfer);
   drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
 }
 

@@ -1,6 +1,6 @@
 // The views that show how the map moves mass (issue 12), in headless Chromium on the built site:
 // the ODE rows in the KL-vs-calls chart, the density and KL map (its terms add up to the table's
-// KL), the warped grid (the identity at t = 0, bent at t = 1), picked points' paths (click, drag,
+// KL), the view against the exact map, the warped grid (the identity at t = 0, bent at t = 1), picked points' paths (click, drag,
 // clear), a target from an image or a CSV (and clear messages for bad files), and a phone-sized
 // screen (no horizontal overflow, taps pick points). Screenshots go to artifacts/.
 //
@@ -52,6 +52,33 @@ try {
   console.log(`density map at step ${step}: terms sum to ${sum.toFixed(4)}, map KL ${d.map.kl.toFixed(4)}, table ${cell}`);
   if (Math.abs(sum - d.map.kl) > 1e-3 * Math.max(1, d.map.kl) || Math.abs(d.map.kl - cell) > 0.0006) fail('the KL map does not add up to the table');
   await page.screenshot({ path: 'artifacts/views-density.png' });
+
+  // 2b. Against the exact map: the mean error is the mean of the points' errors, the triangle
+  // has a cell for every s < t and none elsewhere, and the picture is drawn.
+  await page.selectOption('#view', 'exact');
+  await waitView(page, 'exact');
+  const x = await page.evaluate(() => {
+    const e = window.flowmap.panels[0].shown.exact;
+    return e.error ? { error: e.error } : { mean: e.mean_error, errors: Array.from(e.errors), triangle: Array.from(e.triangle), times: e.times };
+  });
+  if (x.error) fail(`the exact view failed: ${x.error}`);
+  else {
+    const avg = x.errors.reduce((a, b) => a + b, 0) / x.errors.length;
+    const side = x.times + 1;
+    const shape = x.triangle.every((v, k) => Number.isNaN(v) === (Math.floor(k / side) >= k % side));
+    const cells = x.triangle.filter((v) => !Number.isNaN(v));
+    console.log(`against the exact map: mean error ${x.mean.toFixed(4)} over ${x.errors.length} points, ${cells.length} triangle cells from ${Math.min(...cells).toFixed(4)} to ${Math.max(...cells).toFixed(4)}`);
+    if (Math.abs(avg - x.mean) > 1e-4 || !(x.mean > 0 && x.mean < 3)) fail(`exact view: mean error ${x.mean} against the points' ${avg}`);
+    if (!shape || cells.length !== (x.times * side) / 2) fail('exact view: the triangle is not s < t');
+  }
+  const exactPixels = await page.$eval('canvas.samples', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width / 2, c.height / 2).data;
+    let n = 0; // coloured dots in the model's quarter (not the dark background)
+    for (let k = 0; k < d.length; k += 4) if (d[k] + d[k + 1] + d[k + 2] > 200) n++;
+    return n;
+  });
+  if (!(exactPixels > 500)) fail(`the exact view draws too little: ${exactPixels} pixels`);
+  await page.screenshot({ path: 'artifacts/views-exact.png' });
 
   // 3. The warped grid: the identity at t = 0 (X_{0,0}(x) = x), bent at t = 1.
   await page.selectOption('#view', 'grid');
