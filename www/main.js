@@ -544,9 +544,15 @@ class Panel {
       g.fillStyle = '#0b0d11';
       g.fillRect(0, 0, c.width, c.height);
       const small = { width: c.width / 2, height: c.height / 2 }; // the plot square in a quarter
-      if (m.exact.error) {
+      if (m.exact.error) { // wrapped to the canvas, word by word
         g.fillStyle = '#c9ced6';
-        g.fillText(m.exact.error, 8, 18);
+        const lines = [''];
+        for (const word of m.exact.error.split(' ')) {
+          const line = `${lines[lines.length - 1]} ${word}`.trim();
+          if (g.measureText(line).width > c.width - 16 && lines[lines.length - 1]) lines.push(word);
+          else lines[lines.length - 1] = line;
+        }
+        lines.forEach((line, k) => g.fillText(line, 8, 18 + 18 * k));
       } else drawExact(g, c, m.exact, m.n, (x, y) => [px(small, x), py(small, y)]);
     } else if (m.view === 'grid') {
       drawGrid(g, c, m, (x, y) => [px(c, x), py(c, y)]);

@@ -115,7 +115,8 @@ export function drawPaths(g, paths, n, at) {
  * Against the exact map (Session.against_exact), 2 x 2: the model's N-jump endpoints coloured
  * by their distance to the exact map's endpoints from the same noise (top left), the exact
  * endpoints (top right), the mean error of each one-jump map X_{s,t} over the triangle
- * 0 <= s < t <= 1 (bottom left: s across, t up; dark is learned), and a key (bottom right).
+ * 0 <= s < t <= 1 (bottom left: s across, t up; blue is learned, red the worst jump), and a
+ * key (bottom right).
  * `at(x, y)` maps a plot point into a half-size square at the origin.
  */
 export function drawExact(g, c, view, n, at) {
@@ -143,9 +144,9 @@ export function drawExact(g, c, view, n, at) {
   const cells = [];
   for (let i = 0; i < T; i++) for (let j = i + 1; j <= T; j++) cells.push(view.triangle[i * side + j]);
   const most = Math.max(...cells) || 1;
-  const box = half - 40;
+  const box = half - 56; // below the quarter's title, above the s axis label
   const cell = box / T;
-  const [ox, oy] = [28, c.height - 22]; // origin (s = 0, t = 0) of the triangle's axes
+  const [ox, oy] = [30, c.height - 24]; // origin (s = 0, t = 0) of the triangle's axes
   for (let i = 0; i < T; i++) {
     for (let j = i + 1; j <= T; j++) {
       g.fillStyle = ramp((view.triangle[i * side + j] / most) * scale);
@@ -162,8 +163,8 @@ export function drawExact(g, c, view, n, at) {
   g.fillText(`model, N = ${n}: colour = error`, 8, 18);
   g.fillText('exact map, same noise', half + 8, 18);
   g.fillText('one jump X(s,t): mean error', 8, half + 18);
-  g.fillText('s →', ox + box - 20, oy + 16);
-  g.fillText('t ↑', 4, oy - box + 12);
+  g.fillText('s →', ox + box - 20, oy + 17);
+  g.fillText('t ↑', 6, oy - box + 12);
   const lines = [
     [`mean |X(x0) − X_exact(x0)| at N = ${n}:`, TEXT],
     [`${view.mean_error.toFixed(4)} (no histogram, no floor)`, TEXT],
@@ -171,7 +172,7 @@ export function drawExact(g, c, view, n, at) {
     ['velocity E[x1 − x0 | I_t = x]', TEXT],
     ['blue: on the exact map', '#6a9cff'],
     [`red: ${scale.toFixed(2)} or more off`, '#ff6a5a'],
-    [`triangle: worst jump ${most.toFixed(3)}`, TEXT],
+    [`triangle: red = worst jump, ${most.toFixed(3)}`, TEXT],
   ];
   lines.forEach(([text, color], k) => { g.fillStyle = color; g.fillText(text, half + 10, half + 24 + 20 * k); });
 }

@@ -201,6 +201,7 @@ async function adopt(next, options, resumed) {
   perCall = 1;
   tables = 0;
   table = null; // the old session's
+  exactPrimed = false;
   post({ type: 'ready', backend: session.backend, note: session.backend_note, config: session.config, step: session.steps, resumed });
   await saveRun();
   sendTarget();
@@ -345,6 +346,7 @@ async function decide() {
       session.free();
       session = next;
       table = null; // begun on the CPU session
+      exactPrimed = false;
       useGlue(glue);
       sessionOptions = gpuOptions;
       perCall = 1;
@@ -458,6 +460,8 @@ async function sendSamples() {
   } else if (v === 'density') {
     map = await session.density_map(n);
   } else if (v === 'exact') {
+    firstExact = !exactPrimed; // its first call also computes the exact side, once
+    exactPrimed = true;
     // A target without a closed-form flow: the picture says so (it is not the run's error).
     exact = await session.against_exact(n)
       .catch((e) => { if (e instanceof WebAssembly.RuntimeError) throw e; return { error: String(e.message || e) }; });
@@ -475,8 +479,12 @@ async function sendSamples() {
   }
   const transfer = [points, reference, paths && paths.map, paths && paths.ode].filter(Boolean).map((a) => a.buffer);
   post({ type: 'samples', view: v, n, t, points, reference, map, grid, paths, exact }, transfer);
-  drawWait = Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
+  // A one-off cost (the exact side) would hold back the next pictures for minutes.
+  drawWait = firstExact ? DRAW_MIN_MS : Math.max(DRAW_MIN_MS, (performance.now() - t0) / DRAW_SHARE);
+  firstExact = false;
 }
+let exactPrimed = false; // this session's exact side is computed (the 'exact' view)
+let firstExact = false;
 
 // GRID_LINES vertical then GRID_LINES horizontal lines across the plot square, in noise space.
 function gridPoints() {
@@ -601,6 +609,7 @@ async function adoptArchitecture(bytes) {
   session.free();
   session = next;
   table = null;
+  exactPrimed = false;
   return true;
 }
 
