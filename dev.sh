@@ -74,7 +74,7 @@ case "${1:-}" in
     say "clippy (native and wasm32)"
     # Natively without wgpu: no native test uses it, and its code is all behind the feature
     # webgpu, which the wasm32 check below covers; skipping Burn's native wgpu stack saves
-    # minutes on a fresh machine (README, "Tests").
+    # minutes on a fresh machine (docs/tests.md).
     cargo clippy --release --all-targets --no-default-features --features cli -- -D warnings
     # The page's CPU module, and the WebGPU module as shipped (fusion).
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings

@@ -7,9 +7,9 @@
 //!
 //! Two things keep the trial from costing the run its speed. An adapter that is a CPU in
 //! disguise (a software renderer: SwiftShader, llvmpipe, lavapipe, WARP) is never timed
-//! ([`software_adapter`]): its shaders run on the cores the CPU run needs, and its work goes on
-//! in the browser's GPU process after the trial worker is stopped (README, "auto on a software
-//! adapter"). And while a real adapter is timed, the worker watches the run's own step time
+//! ([`software_adapter`]): it compiles and runs its shaders in the browser's GPU process on the
+//! cores the CPU run needs (measured: the first 20 s at a third of the run's speed,
+//! docs/speed.md, "auto on a software adapter"). And while a real adapter is timed, the worker watches the run's own step time
 //! against the one measured before the trial started, and stops the trial once it has slowed
 //! the run to less than half its speed ([`starves`]).
 

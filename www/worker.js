@@ -212,9 +212,9 @@ async function adopt(next, options, resumed) {
 
 // 'auto' decides by measurement (src/trial.rs has the budget, the rules and the words). Where
 // WebGPU exists the panel trains on the CPU at once. An adapter that is a CPU in disguise (the
-// crate's adapter_verdict: SwiftShader, llvmpipe, WARP, a fallback adapter) is never timed: its
-// shaders would run on the run's own cores, and go on running in the browser's GPU process
-// after the trial worker is stopped. For a real adapter, once the run has trained
+// crate's adapter_verdict: SwiftShader, llvmpipe, WARP, a fallback adapter) is never timed: it
+// compiles and runs its shaders in the browser's GPU process on the run's own cores (measured:
+// docs/speed.md, "auto on a software adapter"). For a real adapter, once the run has trained
 // trial.baseline_slices slices alone, a trial worker times the same recipe on WebGPU; a worker
 // can be stopped, so the box holds even when WebGPU blocks its thread, and the run watches its
 // own step time beside it: a trial that halves the run's speed (the crate's trial_starves) is
