@@ -17,7 +17,14 @@ TRUNK_VERSION=0.21.14
 WASM_PACK_VERSION=0.15.1
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Each phase's heading says how long the one before it took and the time so far (where a first
+# run's minutes go: issue 23).
+PHASE_AT=$SECONDS
+say() {
+  local took=$((SECONDS - PHASE_AT)); PHASE_AT=$SECONDS
+  printf '\n\033[1m== %s\033[0m  (previous phase %dm%02ds, %dm%02ds in all)\n' "$*" \
+    $((took / 60)) $((took % 60)) $((SECONDS / 60)) $((SECONDS % 60))
+}
 
 have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
 
