@@ -370,10 +370,7 @@ async fn auto_moves_a_run_to_webgpu_and_grows_its_batch() {
     let v = Session::choose_backend(15.0, None, None, Some(vec![15.0, 84.5]), auto.clone())
         .map_err(JsValue::from)
         .unwrap();
-    let note = Reflect::get(&v, &"note".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
+    let note = note_of(&v);
     assert!(note.contains("slowed the run from 15.0 to 84.5"), "{note}");
     let bad = Session::choose_backend(15.0, None, None, Some(vec![15.0]), auto.clone());
     assert!(message(bad.err().unwrap()).contains("before_ms"));
@@ -386,10 +383,7 @@ async fn auto_moves_a_run_to_webgpu_and_grows_its_batch() {
     let v = Session::adapter_verdict(swiftshader, auto.clone())
         .map_err(JsValue::from)
         .unwrap();
-    let note = Reflect::get(&v, &"note".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
+    let note = note_of(&v);
     assert!(
         note.contains("SwiftShader") && note.ends_with("→ CPU (flex)"),
         "{note}"
@@ -562,4 +556,12 @@ async fn a_diverging_run_is_reported_not_drawn() {
     }
     let m = error.expect("lr 1 without clipping must be reported as divergence");
     assert!(m.contains("diverged"), "{m}");
+}
+
+/// A verdict's `note`.
+fn note_of(verdict: &JsValue) -> String {
+    Reflect::get(verdict, &"note".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
 }

@@ -4,6 +4,18 @@
 
 const TEXT = '#c9ced6';
 
+/** The lines between a 2 x 2 view's quarters, and the font and colour of their titles. */
+function quarters(g, c) {
+  const half = c.width / 2;
+  g.strokeStyle = '#2a2f3a';
+  g.beginPath();
+  g.moveTo(half, 0); g.lineTo(half, c.height);
+  g.moveTo(0, half); g.lineTo(c.width, half);
+  g.stroke();
+  g.font = '13px system-ui';
+  g.fillStyle = TEXT;
+}
+
 /**
  * The histograms behind the KL table at this N (Session.density_map), 2 x 2: the model's density
  * (top left), the target's (top right), and each bin's term of KL(target || model) (bottom
@@ -38,13 +50,7 @@ export function drawDensity(g, c, map, bins, n) {
   square(0, 0, map.model, heat);
   square(half, 0, map.target, heat);
   square(0, half, map.terms, diverging);
-  g.strokeStyle = '#2a2f3a';
-  g.beginPath();
-  g.moveTo(half, 0); g.lineTo(half, c.height);
-  g.moveTo(0, half); g.lineTo(c.width, half);
-  g.stroke();
-  g.font = '13px system-ui';
-  g.fillStyle = TEXT;
+  quarters(g, c);
   g.fillText(`model, N = ${n}`, 8, 18);
   g.fillText('target', half + 8, 18);
   g.fillText(`KL map: sums to ${map.kl.toFixed(3)}`, 8, half + 18);
@@ -153,13 +159,7 @@ export function drawExact(g, c, view, n, at) {
       g.fillRect(ox + i * cell, oy - j * cell, cell + 0.5, cell + 0.5);
     }
   }
-  g.strokeStyle = '#2a2f3a';
-  g.beginPath();
-  g.moveTo(half, 0); g.lineTo(half, c.height);
-  g.moveTo(0, half); g.lineTo(c.width, half);
-  g.stroke();
-  g.font = '13px system-ui';
-  g.fillStyle = TEXT;
+  quarters(g, c);
   g.fillText(`model, N = ${n}: colour = error`, 8, 18);
   g.fillText('exact map, same noise', half + 8, 18);
   g.fillText('one jump X(s,t): mean error', 8, half + 18);
