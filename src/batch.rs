@@ -18,6 +18,8 @@ pub struct HostBatch {
     pub off_s: Vec<f32>,       // [Bo]
     pub off_u: Vec<f32>,       // [Bo] intermediate time (PSD only; s otherwise)
     pub off_t: Vec<f32>,       // [Bo]
+    /// [Bo, 2] x1 - x0 = dI/ds of each off-diagonal row (MeanFlow only; empty otherwise).
+    pub off_velocity: Vec<f32>,
 }
 
 /// The same batch on a device, as the losses take it.
@@ -28,6 +30,9 @@ pub struct Batch {
     /// I_s at (s, t).
     pub off: Rows,
     pub off_u: Tensor<2>,
+    /// [Bo, 2] dI/ds = x1 - x0 at the off-diagonal rows: MeanFlow's batches only, so the other
+    /// methods upload nothing more.
+    pub off_velocity: Option<Tensor<2>>,
 }
 
 impl HostBatch {
@@ -48,6 +53,7 @@ impl HostBatch {
             off_s: Vec::with_capacity(no),
             off_u: Vec::with_capacity(no),
             off_t: Vec::with_capacity(no),
+            off_velocity: Vec::new(),
         };
         for k in 0..nd {
             let (a, z) = pair(k);
@@ -59,8 +65,9 @@ impl HostBatch {
         let intermediate = match cfg.method {
             Method::PsdMid => Some(Intermediate::Midpoint),
             Method::PsdUniform => Some(Intermediate::Uniform),
-            Method::Lsd | Method::Esd => None,
+            Method::Lsd | Method::Esd | Method::MeanFlow => None,
         };
+        let keep_velocity = cfg.method == Method::MeanFlow;
         for k in nd..n {
             let (a, z) = pair(k);
             let (s, t) = sample_pair(rng);
@@ -69,6 +76,9 @@ impl HostBatch {
             b.off_u
                 .push(intermediate.map_or(s, |i| i.sample(rng, s, t)));
             b.off_t.push(t);
+            if keep_velocity {
+                b.off_velocity.extend(velocity(a, z));
+            }
         }
         b
     }
@@ -101,6 +111,8 @@ impl HostBatch {
             diag_target: col(self.diag_target.clone(), 2),
             off: rows(&self.off_x, &self.off_s, &self.off_t),
             off_u: col(self.off_u.clone(), 1),
+            off_velocity: (!self.off_velocity.is_empty())
+                .then(|| col(self.off_velocity.clone(), 2)),
         }
     }
 }

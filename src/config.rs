@@ -19,10 +19,20 @@ pub enum Method {
     PsdUniform,
     /// Eulerian self-distillation: d/ds X_{s,t} + grad_x X_{s,t} . v_{s,s} = 0.
     Esd,
+    /// MeanFlow (Geng et al. 2025): the Eulerian identity with the interpolant's own velocity
+    /// x1 - x0 in place of the learned v_{s,s}, and the whole target stopped.
+    #[serde(rename = "meanflow")]
+    MeanFlow,
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Method::Lsd, Method::PsdMid, Method::PsdUniform, Method::Esd];
+    pub const ALL: [Method; 5] = [
+        Method::Lsd,
+        Method::PsdMid,
+        Method::PsdUniform,
+        Method::Esd,
+        Method::MeanFlow,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +40,7 @@ impl Method {
             Method::PsdMid => "psd-mid",
             Method::PsdUniform => "psd-uniform",
             Method::Esd => "esd",
+            Method::MeanFlow => "meanflow",
         }
     }
 
@@ -38,7 +49,11 @@ impl Method {
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
-                format!("unknown method '{s}' (expected lsd, psd-mid, psd-uniform or esd)")
+                let names: Vec<&str> = Self::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown method '{s}' (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }

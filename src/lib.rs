@@ -3,7 +3,7 @@
 //! A flow map X_{s,t}(x) = x + (t-s) v_{s,t}(x) jumps from time s to time t of the probability
 //! flow between a Gaussian (t = 0) and a 2-D target (t = 1) in one network call. It is trained
 //! with a flow-matching loss on the diagonal s = t plus one of the self-distillation losses (LSD,
-//! PSD, ESD) off it. Everything here is plain Rust; `web` is the only module that knows about JS, and it is a
+//! PSD, ESD, and MeanFlow) off it. Everything here is plain Rust; `web` is the only module that knows about JS, and it is a
 //! thin binding of [`session::Session`].
 
 pub mod adamw;

@@ -293,6 +293,25 @@ impl FlowMapNet {
         (x + v * dt.clone(), w + dv * dt)
     }
 
+    /// v_{s,t}(x) and its derivative along the path r -> (x + r w, s + r, t) at r = 0, that is
+    /// d/ds v_{s,t}(x) + (grad_x v_{s,t}(x)) w, for a direction `w`: [B, 2]. One forward tangent:
+    /// the first layer's tangent is (w / sigma) W_x + W_s. Only MeanFlow's teacher asks for it,
+    /// so, as [`Self::flow_dx`], it keeps no packed path. `x`: [B, 2], `s`, `t`: [B, 1]; returns
+    /// ([B, 2], [B, 2]).
+    pub fn velocity_along_s_and_x(
+        &self,
+        x: Tensor<2>,
+        s: Tensor<2>,
+        t: Tensor<2>,
+        w: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let z = self.first_layer(x, s, t); // [B, width]
+        let weight = self.layers[0].weight.val(); // [4, width]
+        let dz = self.precondition_x(w).matmul(weight.clone().narrow(0, 0, 2)) // [B, width]
+            + weight.narrow(0, 2, 1); // [1, width]: ds/dr = 1
+        self.jvp_after_first(z, dz)
+    }
+
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
         self.num_params()

@@ -9,8 +9,8 @@ use crate::clipping::clip_gradients;
 use crate::config::{Config, Method, Weighting};
 use crate::loss_weight::{self, LossWeight, weighted_mean};
 use crate::losses::{
-    diagonal::diagonal_residual, esd::esd_residual, lsd::lsd_residual, off_diagonal_penalty,
-    psd::psd_residual, row_penalty,
+    diagonal::diagonal_residual, esd::esd_residual, lsd::lsd_residual, meanflow::meanflow_residual,
+    off_diagonal_penalty, psd::psd_residual, row_penalty,
 };
 use crate::model::{FlowMapNet, layer_dims};
 use crate::readback;
@@ -185,6 +185,10 @@ impl Trainer {
                 psd_residual(&self.net, &teacher, &b.off, b.off_u, cfg.psd_space)
             }
             Method::Esd => esd_residual(&self.net, &teacher, &b.off),
+            Method::MeanFlow => {
+                let dx = b.off_velocity.expect("a MeanFlow batch carries x1 - x0"); // batch.rs
+                meanflow_residual(&self.net, &teacher, &b.off, dx)
+            }
         }; // [B_off, 2]
         let huber = cfg.huber.map(|d| d as f32);
         let off_diagonal = off_diagonal_penalty(residual.clone(), huber);

@@ -141,6 +141,38 @@ fn space_tangent_matches_central_differences() {
     }
 }
 
+/// MeanFlow's tangent d/dr v_{s+r,t}(x + r w) at r = 0 against central differences of v along
+/// that path: dropping the s part, the x part, or the preconditioning of w fails here.
+#[test]
+fn tangent_along_s_and_x_matches_central_differences() {
+    let d = cpu();
+    let i = inputs(5);
+    let ones = vec![1f32; B];
+    let velocity = |net: &FlowMapNet, x: &[f32], s: &[f32]| -> Vec<f64> {
+        let v = net.velocity(t2(x, 2, &d), t2(s, 1, &d), t2(&i.t, 1, &d));
+        host(v).into_iter().map(f64::from).collect()
+    };
+    for (name, net) in nets(&d) {
+        let (x, s, t, w) = (
+            t2(&i.x, 2, &d),
+            t2(&i.s, 1, &d),
+            t2(&i.t, 1, &d),
+            t2(&i.w, 2, &d),
+        );
+        let (v, dv) = net.velocity_along_s_and_x(x.clone(), s.clone(), t.clone(), w);
+        assert_eq!(host(v), host(net.velocity(x, s, t)), "{name}: v itself");
+        let fd = central(
+            velocity(&net, &shift(&i.x, &i.w, H), &shift(&i.s, &ones, H)),
+            velocity(&net, &shift(&i.x, &i.w, -H), &shift(&i.s, &ones, -H)),
+        );
+        let e = rel_err(&host(dv), &fd);
+        assert!(
+            e < 1e-3,
+            "{name}: d/dr v along (w, 1, 0) relative error {e:.2e}"
+        );
+    }
+}
+
 #[test]
 fn flow_map_is_the_identity_on_the_diagonal() {
     let d = cpu();

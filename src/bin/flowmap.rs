@@ -32,7 +32,7 @@ fn usage() -> String {
   flowmap bench [--bench-steps N] [--backend B]  ms/step and GFLOP/s, reference and browser sizes
 
 options:
-  --method lsd|psd-mid|psd-uniform|esd   (default {method})
+  --method lsd|psd-mid|psd-uniform|esd|meanflow   (default {method})
   --dataset checkerboard|eight-gaussians|two-moons|spirals|rings   (default {dataset})
   --steps N          optimizer steps (default {steps}; also the schedule's length)
   --batch N          batch size (default {batch})

@@ -9,6 +9,7 @@
 pub mod diagonal;
 pub mod esd;
 pub mod lsd;
+pub mod meanflow;
 pub mod psd;
 
 use burn::tensor::Tensor;
