@@ -7,7 +7,7 @@
 //! without a loss weight has no such key: its bytes are those of the format before it.
 
 use crate::config::ModelConfig;
-use crate::model::{FlowMapNet, layer_dims, linear_from};
+use crate::model::{FlowMapNet, linear_from};
 use crate::readback;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     }
     .validate()
     .map_err(|e| format!("checkpoint describes an invalid network: {e}"))?;
-    let dims = layer_dims(&header.model);
+    let dims = header.model.layer_dims();
     let weight_dims = crate::loss_weight::layer_dims();
     let weight_len = header.loss_weight as usize * block_len(&weight_dims);
     let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
@@ -95,12 +95,12 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     })
 }
 
-/// Weights and biases per layer, on the host: (weight [in*out], bias [out]).
-pub type Layers = Vec<(Vec<f32>, Vec<f32>)>;
+pub use crate::model::Layers;
 
 /// A network of `model`'s shape with these weights, on `device`.
 pub fn net_from(model: &ModelConfig, layers: &Layers, device: &Device) -> FlowMapNet {
-    let layers = layer_dims(model)
+    let layers = model
+        .layer_dims()
         .into_iter()
         .zip(layers)
         .map(|((i, o), (w, b))| linear_from(w.clone(), b.clone(), i, o, device))

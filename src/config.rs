@@ -69,6 +69,11 @@ pub enum Activation {
     Gelu,
 }
 
+/// Inputs of the network: x (2) then s and t.
+pub const INPUT_DIM: usize = 4;
+/// Output: a velocity in the plane.
+pub const OUTPUT_DIM: usize = 2;
+
 /// The network v_{s,t}(x) = sigma MLP([x / sigma, s, t]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -83,6 +88,16 @@ pub struct ModelConfig {
     /// so inputs and outputs are of unit scale at every t. 1 (no preconditioning) is the
     /// reference; the checkerboard's per-coordinate std is sqrt(4/3) = 1.155, so the two are close.
     pub sigma: f64,
+}
+
+impl ModelConfig {
+    /// Per-layer (in, out) sizes of the MLP.
+    pub fn layer_dims(&self) -> Vec<(usize, usize)> {
+        let mut dims = vec![(INPUT_DIM, self.width)];
+        dims.extend((1..self.depth).map(|_| (self.width, self.width)));
+        dims.push((self.width, OUTPUT_DIM));
+        dims
+    }
 }
 
 impl Default for ModelConfig {
@@ -293,10 +308,7 @@ impl Config {
                 t.batch_size
             )
         })?;
-        let weights: usize = crate::model::layer_dims(m)
-            .iter()
-            .map(|(i, o)| i * o + o)
-            .sum();
+        let weights: usize = m.layer_dims().iter().map(|(i, o)| i * o + o).sum();
         check(weights <= MAX_PARAMETERS, || {
             format!(
                 "model.width {} and model.depth {} make {weights} weights; at most {MAX_PARAMETERS} (a smaller width or depth)",

@@ -2,11 +2,10 @@
 //! element-wise work is a few percent at width 256). Used to report achieved GFLOP/s.
 
 use crate::config::{Config, Method};
-use crate::model::layer_dims;
 
 /// Multiply-adds of one forward pass per row, times 2.
 pub fn forward_flops_per_row(cfg: &crate::config::ModelConfig) -> f64 {
-    layer_dims(cfg)
+    cfg.layer_dims()
         .iter()
         .map(|&(i, o)| 2.0 * (i * o) as f64)
         .sum()

@@ -14,7 +14,7 @@
 //! The paper's released 2D code defines such a network but returns the constant 1 from it
 //! (docs/results.md, "Learned loss weighting"); this is the weighting as its image model has it.
 
-use crate::checkpoint::Layers;
+use crate::model::Layers;
 use crate::model::linear_from;
 use crate::rng::Rng;
 use burn::module::Module;
@@ -32,7 +32,7 @@ pub struct LossWeight {
     pub layers: Vec<Linear>,
 }
 
-/// Per-layer (in, out) sizes, as `model::layer_dims` gives them for the map.
+/// Per-layer (in, out) sizes, as `ModelConfig::layer_dims` gives them for the map.
 pub fn layer_dims() -> Vec<(usize, usize)> {
     vec![(2, HIDDEN), (HIDDEN, 1)]
 }

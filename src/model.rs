@@ -11,17 +11,12 @@
 //! With preconditioning (sigma != 1, the data's standard deviation) the network sees x / sigma and
 //! returns sigma * MLP: v_{s,t}(x) = sigma MLP([x / sigma, s, t]), as in the paper's code.
 
-use crate::config::{Activation, ModelConfig};
+use crate::config::{Activation, INPUT_DIM, ModelConfig};
 use crate::rng::Rng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
-
-/// Inputs of the network: x (2) then s and t.
-pub const INPUT_DIM: usize = 4;
-/// Output: a velocity in the plane.
-pub const OUTPUT_DIM: usize = 2;
 
 /// Points with their times as the student takes them: `x` [B, 2], `s`, `t` [B, 1], and the same
 /// packed as [x, s, t] ([B, 4]) for its first layer. A training batch packs them on the host
@@ -59,13 +54,8 @@ pub struct FlowMapNet {
     pub sigma: f32,
 }
 
-/// Per-layer (in, out) sizes.
-pub fn layer_dims(cfg: &ModelConfig) -> Vec<(usize, usize)> {
-    let mut dims = vec![(INPUT_DIM, cfg.width)];
-    dims.extend((1..cfg.depth).map(|_| (cfg.width, cfg.width)));
-    dims.push((cfg.width, OUTPUT_DIM));
-    dims
-}
+/// Weights and biases per layer, on the host: (weight [in*out], bias [out]).
+pub type Layers = Vec<(Vec<f32>, Vec<f32>)>;
 
 /// A dense layer from host weights: `weight` row-major [in, out] (Burn's layout), `bias` [out].
 pub fn linear_from(
@@ -85,7 +75,8 @@ impl FlowMapNet {
     /// PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
     /// drawn from our own generator so the same seed gives the same net on every backend.
     pub fn init(cfg: &ModelConfig, rng: &mut Rng, device: &Device) -> Self {
-        let layers = layer_dims(cfg)
+        let layers = cfg
+            .layer_dims()
             .into_iter()
             .map(|(i, o)| {
                 let k = 1.0 / (i as f64).sqrt();

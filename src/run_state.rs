@@ -14,7 +14,6 @@
 use crate::checkpoint::{Layers, block_len, frame, take_layers, unframe};
 use crate::config::{Config, Weighting};
 use crate::loss_weight;
-use crate::model::layer_dims;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"FLOWRUN1";
@@ -113,7 +112,7 @@ pub fn decode(bytes: &[u8]) -> Result<RunState, String> {
     let weight_len = weight_count * block_len(&weight_dims);
     let (floats, weight_floats) = floats.split_at(floats.len().saturating_sub(weight_len));
     let count = 1 + h.ema as usize + moment_blocks;
-    let dims = layer_dims(&h.config.model);
+    let dims = h.config.model.layer_dims();
     let mut blocks = take_layers(floats, &dims, count, WHAT, "its config's network")?.into_iter();
     let mut next = || blocks.next().expect("take_layers returned `count` blocks");
     let weights = next();

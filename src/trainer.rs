@@ -12,7 +12,7 @@ use crate::losses::{
     diagonal::diagonal_residual, esd::esd_residual, lsd::lsd_residual, meanflow::meanflow_residual,
     off_diagonal_penalty, psd::psd_residual, row_penalty,
 };
-use crate::model::{FlowMapNet, layer_dims};
+use crate::model::FlowMapNet;
 use crate::readback;
 use crate::rng::Rng;
 use crate::run_state::RunState;
@@ -327,7 +327,7 @@ impl Trainer {
         let inner = device.clone().without_autodiff();
         let ema = state.ema.as_ref().map(|e| net_from(model, e, &inner));
         let moments = match &state.moments {
-            Some((m, v)) => adamw::moments_from(&layer_dims(model), m, v, &inner),
+            Some((m, v)) => adamw::moments_from(&model.layer_dims(), m, v, &inner),
             None => Vec::new(),
         };
         let optim = AdamW::resume(

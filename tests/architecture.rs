@@ -1,0 +1,111 @@
+//! The crate's modules form no import circle: every `crate::m` a module names points down a
+//! layering (config below model, model below checkpoint, ...), so each file can be read, and
+//! tested, with only what is under it. A cycle fails here with its modules listed.
+#![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Top-level module of each file under src/ (src/losses/psd.rs is `losses`), without the
+/// binaries and lib.rs.
+fn module_of(rel: &Path) -> Option<String> {
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    match first.as_str() {
+        "bin" | "lib.rs" => None,
+        _ => Some(first.trim_end_matches(".rs").to_string()),
+    }
+}
+
+/// The modules a file's code names as `crate::m`, outside comments and its test module.
+fn named_modules(src: &str) -> BTreeSet<String> {
+    let code = src.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = BTreeSet::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or("");
+        for part in line.split("crate::").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![root.clone()];
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Some(m) = module_of(path.strip_prefix(&root).unwrap()) else {
+                continue;
+            };
+            let deps = named_modules(&std::fs::read_to_string(&path).unwrap());
+            let e = g.entry(m.clone()).or_default();
+            e.extend(deps.into_iter().filter(|d| *d != m));
+        }
+    }
+    g
+}
+
+/// A cycle through `start` if there is one, by depth-first search.
+fn cycle_from(g: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        g: &BTreeMap<String, BTreeSet<String>>,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        for next in g.get(at).into_iter().flatten() {
+            if *next == path[0] {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(g, next, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(g, start, &mut path, &mut BTreeSet::new()).then_some(path)
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let g = graph();
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    // The parse found the crate's modules and their imports (a parser that finds nothing would
+    // pass the check below vacuously).
+    for m in [
+        "config",
+        "model",
+        "checkpoint",
+        "losses",
+        "session",
+        "trainer",
+    ] {
+        assert!(lib.contains(&format!("pub mod {m};")), "lib.rs lists {m}");
+        assert!(g.contains_key(m), "found src/{m}");
+    }
+    assert!(g["trainer"].contains("losses") && g["model"].contains("config"));
+    for m in g.keys() {
+        if let Some(c) = cycle_from(&g, m) {
+            panic!("import circle: {} -> {m}", c.join(" -> "));
+        }
+    }
+}
