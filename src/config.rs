@@ -123,6 +123,21 @@ pub enum PsdSpace {
     V,
 }
 
+/// Which part of the ESD residual r = d/ds X_{s,t} + grad_x X_{s,t} . v_{s,s} carries the gradient
+/// (see `losses::esd`). Both have the same residual and the same fixed point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EsdStop {
+    /// Only the transport term grad_x X . v_{s,s} is stopped; the gradient flows through
+    /// d/ds X = -v + (t - s) d/ds v: the paper's released code ("full" stop-gradient).
+    #[default]
+    Transport,
+    /// Everything but the student's v_{s,t} is stopped, so the loss is a regression of v onto
+    /// sg(v_{s,s} + (t - s)(d/ds v + grad_x v . v_{s,s})): MeanFlow's placement with the learned
+    /// velocity, and no gradient through a derivative of the network.
+    Target,
+}
+
 /// What one gradient-norm clip bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -192,6 +207,8 @@ pub struct TrainConfig {
     pub clip_scope: ClipScope,
     /// PSD residual in X-space or velocity space; LSD and ESD ignore it.
     pub psd_space: PsdSpace,
+    /// Where ESD's stop-gradient sits; the other methods ignore it.
+    pub esd_stop: EsdStop,
     /// Scale of the pseudo-Huber penalty on the off-diagonal residual; `None` is the paper's
     /// squared error (`losses::off_diagonal_penalty` has both).
     pub huber: Option<f64>,
@@ -222,6 +239,7 @@ impl Default for TrainConfig {
             grad_clip: Some(1.0),
             clip_scope: ClipScope::Tensor,
             psd_space: PsdSpace::V,
+            esd_stop: EsdStop::Transport,
             // The paper's loss: the reference budget's tables were measured with it.
             huber: None,
             weighting: Weighting::None,

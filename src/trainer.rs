@@ -184,7 +184,7 @@ impl Trainer {
             Method::PsdMid | Method::PsdUniform => {
                 psd_residual(&self.net, &teacher, &b.off, b.off_u, cfg.psd_space)
             }
-            Method::Esd => esd_residual(&self.net, &teacher, &b.off),
+            Method::Esd => esd_residual(&self.net, &teacher, &b.off, cfg.esd_stop),
             Method::MeanFlow => {
                 let dx = b.off_velocity.expect("a MeanFlow batch carries x1 - x0"); // batch.rs
                 meanflow_residual(&self.net, &teacher, &b.off, dx)

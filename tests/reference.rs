@@ -7,9 +7,10 @@ mod common;
 
 use burn::module::Module;
 use common::*;
-use flowmap::config::PsdSpace;
+use flowmap::config::{EsdStop, PsdSpace};
+use flowmap::losses::esd::{esd_loss, esd_residual};
 use flowmap::losses::psd::{psd_loss, psd_residual};
-use flowmap::losses::{diagonal::diagonal_loss, esd::esd_loss, lsd::lsd_loss};
+use flowmap::losses::{diagonal::diagonal_loss, lsd::lsd_loss};
 use flowmap::model::Rows;
 use serde_json::Value;
 
@@ -139,11 +140,72 @@ fn losses_and_their_gradients_match_pytorch() {
                 let rows = Rows::new(xs, s, t);
                 psd_loss(&net, &teacher, &rows, column(&u, &dev), PsdSpace::X)
             }
-            "esd" => esd_loss(&net, &teacher, &Rows::new(xs, s, t)),
+            "esd" => esd_loss(&net, &teacher, &Rows::new(xs, s, t), EsdStop::Transport),
             _ => unreachable!(),
         };
         check_loss(name, &f, loss, &net);
     }
+}
+
+/// ESD with the whole target stopped has PyTorch's ESD loss value (the same residual, up to
+/// sign: a wrong sign or a missing term of the bracket v_{s,s} + (t - s)(dv/ds + grad_x v .
+/// v_{s,s}) changes the value), while its gradient is that of a regression of v alone, which
+/// differs from the paper's gradient through d/ds X.
+#[test]
+fn esd_with_the_target_stopped_has_the_same_loss_and_another_gradient() {
+    let f = fixture();
+    let dev = cpu().autodiff();
+    let net = reference_net(&f.r, &dev);
+    let rows = || {
+        Rows::new(
+            tensor2(&f.interp(&f.s), &dev),
+            column(&f.s, &dev),
+            column(&f.t, &dev),
+        )
+    };
+    let want = f.out_scalar("loss_esd");
+    let loss = esd_loss(&net, &net.valid(), &rows(), EsdStop::Target);
+    let got = scalar(loss.clone());
+    assert!(
+        (got - want).abs() <= 1e-6 + 1e-4 * want.abs(),
+        "target-stopped ESD loss {got}, PyTorch's ESD loss {want}"
+    );
+    let grad = |loss: burn::tensor::Tensor<1>| {
+        let g = loss.backward();
+        host(net.layers[0].weight.val().grad(&g).expect("a gradient"))
+    };
+    let g_target = grad(loss);
+    let g_transport = grad(esd_loss(&net, &net.valid(), &rows(), EsdStop::Transport));
+    let diff = g_target
+        .iter()
+        .zip(&g_transport)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        diff > 1e-6,
+        "the two stop-gradients must give different gradients"
+    );
+    // The regression's gradient: 2 mean((v - C) dv/dW) with C frozen, the residual's sign
+    // flipped against the transport form's.
+    let plain = rows();
+    let plain = Rows::new(
+        plain.x.without_autodiff(),
+        plain.s.without_autodiff(),
+        plain.t.without_autodiff(),
+    );
+    let teacher = net.valid();
+    let r = esd_residual(&teacher, &teacher, &plain, EsdStop::Transport); // -(v - C)
+    let c = teacher.velocity_rows(&plain) + r; // [B, 2]: the frozen target C
+    let c = burn::tensor::Tensor::<2>::from_data(c.into_data(), &dev);
+    let g_frozen = grad(flowmap::losses::mse(net.velocity_rows(&rows()), c));
+    let g_frozen: Vec<f64> = g_frozen.iter().map(|&x| f64::from(x)).collect();
+    let scale = g_frozen.iter().fold(0f64, |m, x| m.max(x.abs()));
+    assert_close(
+        "frozen-target gradient",
+        &g_target,
+        &g_frozen,
+        1e-4 * scale,
+        1e-3,
+    );
 }
 
 /// The two PSD forms on the reference network, midpoint and a uniform u: per row, the v-space

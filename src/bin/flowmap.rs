@@ -43,6 +43,7 @@ options:
   --clip X|none      gradient-norm clipping (default {clip})
   --clip-scope tensor|global   clip each tensor's norm or all together (default {clip_scope})
   --psd-space x|v    PSD residual in X-space or velocity space (default {psd_space})
+  --esd-stop transport|target   ESD gradient through d/ds X (the paper) or through v only (default {esd_stop})
   --ema X|none       EMA decay of the sampling weights (default {ema})
   --huber X|none     pseudo-Huber scale of the off-diagonal penalty; none: squared error (default {huber})
   --weighting none|learned   weight each loss row by a learned w(s,t): exp(-w) L + w (default {weighting})
@@ -69,6 +70,7 @@ options:
         clip = or_none(t.grad_clip),
         clip_scope = name(&t.clip_scope),
         psd_space = name(&t.psd_space),
+        esd_stop = name(&t.esd_stop),
         ema = or_none(t.ema_decay),
         huber = or_none(t.huber),
         weighting = name(&t.weighting),
@@ -138,6 +140,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--clip" => t.grad_clip = optional(&flag, &value()?)?,
             "--clip-scope" => t.clip_scope = choice(&flag, &value()?)?,
             "--psd-space" => t.psd_space = choice(&flag, &value()?)?,
+            "--esd-stop" => t.esd_stop = choice(&flag, &value()?)?,
             "--activation" => a.config.model.activation = choice(&flag, &value()?)?,
             "--sigma" => a.config.model.sigma = num(&flag, &value()?)?,
             "--ema" => t.ema_decay = optional(&flag, &value()?)?,

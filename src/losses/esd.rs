@@ -3,20 +3,68 @@
 //!
 //!   L_ESD = E_{(s,t), x0, x1} | d/ds X_{s,t}(I_s) + sg( grad_x X_{s,t}(I_s) . v_{s,s}(I_s) ) |^2.
 //!
-//! Both d/ds X and the spatial JVP are exact forward-mode tangents; only d/ds X carries gradient.
+//! Both d/ds X and the spatial JVP are exact forward-mode tangents; only d/ds X carries gradient
+//! ([`EsdStop::Transport`], the paper's). With X = x + (t - s) v the same residual is
+//!
+//!   d/ds X + grad_x X . v_{s,s} = -( v_{s,t} - [ v_{s,s} + (t - s)(d/ds v_{s,t} + grad_x v_{s,t} . v_{s,s}) ] ),
+//!
+//! and [`EsdStop::Target`] stops the whole bracket, so the gradient flows through v_{s,t} alone:
+//!
+//!   L_ESD,target = E | v_{s,t}(I_s) - sg( v_{s,s} + (t - s)(d/ds v_{s,t} + grad_x v_{s,t} . v_{s,s}) )(I_s) |^2,
+//!
+//! MeanFlow's loss (`losses::meanflow`) with the learned v_{s,s} in place of x1 - x0. Same value,
+//! same fixed point; what differs is that the paper's form descends on a derivative of the
+//! network, d/ds v, whose residual grows with the map's sharpness (measured: its off-diagonal
+//! loss creeps up and diverges at batch 2048, docs/results.md).
 
 use super::{plain, sg};
+use crate::config::EsdStop;
 use crate::model::{FlowMapNet, Rows};
 use burn::tensor::Tensor;
 
 /// The loss as written above. `rows`: points I_s at (s, t); returns [1].
-pub fn esd_loss(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<1> {
-    esd_residual(student, teacher, rows).square().mean()
+pub fn esd_loss(
+    student: &FlowMapNet,
+    teacher: &FlowMapNet,
+    rows: &Rows,
+    stop: EsdStop,
+) -> Tensor<1> {
+    esd_residual(student, teacher, rows, stop).square().mean()
 }
 
-/// Per-row residual d/ds X_{s,t}(I_s) + sg(grad_x X_{s,t}(I_s) . v_{s,s}(I_s)). Shapes as
-/// [`esd_loss`]; returns [B, 2].
-pub fn esd_residual(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<2> {
+/// Per-row residual, with the stop-gradient at `stop`: d/ds X_{s,t}(I_s) + sg(grad_x X_{s,t}(I_s)
+/// . v_{s,s}(I_s)), or v_{s,t}(I_s) - sg(target) for [`EsdStop::Target`]. Shapes as [`esd_loss`];
+/// returns [B, 2].
+pub fn esd_residual(
+    student: &FlowMapNet,
+    teacher: &FlowMapNet,
+    rows: &Rows,
+    stop: EsdStop,
+) -> Tensor<2> {
+    match stop {
+        EsdStop::Transport => transport_stopped(student, teacher, rows),
+        EsdStop::Target => target_stopped(student, teacher, rows),
+    }
+}
+
+/// v_{s,t}(I_s) - sg(v_{s,s} + (t - s)(d/ds v + grad_x v . v_{s,s})): one teacher forward for
+/// v_{s,s} and one tangent along (v_{s,s}, 1, 0); the student is a plain forward pass.
+fn target_stopped(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<2> {
+    let v_st = student.velocity_rows(rows); // [B, 2]
+    let (x, s, t) = (
+        plain(rows.x.clone()),
+        plain(rows.s.clone()),
+        plain(rows.t.clone()),
+    );
+    let dt = t.clone() - s.clone(); // [B, 1]
+    let v_ss = teacher.velocity(x.clone(), s.clone(), s.clone()); // [B, 2]
+    let (_, dv) = teacher.velocity_along_s_and_x(x, s, t, v_ss.clone()); // [B, 2]
+    let target = sg(v_ss + dv * dt, &v_st); // [B, 2]
+    v_st - target
+}
+
+/// d/ds X_{s,t}(I_s) + sg(grad_x X_{s,t}(I_s) . v_{s,s}(I_s)).
+fn transport_stopped(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<2> {
     let (_, dx_ds) = student.flow_ds(rows); // [B, 2]
     let (x, s, t) = (
         plain(rows.x.clone()),
