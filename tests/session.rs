@@ -615,6 +615,25 @@ fn the_view_against_the_exact_map_measures_what_it_says() {
         (corner - first).abs() < 1e-4,
         "X_(0,1) cell {corner}, endpoints {first}"
     );
+    // Every cell, not only the corner: with identity jumps cell (i, j) is the mean distance
+    // between the exact flow's points at u_i and at u_j (a cell read from another cell's rows
+    // fails here).
+    let first_noise = &noise[..2 * 256];
+    let at = |k: usize| exact.map_points(first_noise, 0.0, k as f64 / view.times as f64);
+    for (i, j) in [(0, 5), (3, 7), (6, 12), (10, 11)] {
+        let (a, b) = (at(i), at(j));
+        let want: f32 = a
+            .chunks(2)
+            .zip(b.chunks(2))
+            .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]))
+            .sum::<f32>()
+            / 256.0;
+        let got = view.triangle[i * side + j];
+        assert!(
+            (got - want).abs() < 1e-3,
+            "cell ({i}, {j}): {got}, want {want}"
+        );
+    }
     // A jump of no length... is not on the grid; the shortest jumps move least.
     assert!(
         view.triangle[1] < corner,
