@@ -83,6 +83,32 @@ impl HostBatch {
         b
     }
 
+    /// Shard `k` of `n` of this batch: a contiguous block of the diagonal rows and one of the
+    /// off-diagonal rows (sizes differ by at most one between shards), with each part's share
+    /// of its rows, (shard diagonal rows / all diagonal rows, the same off the diagonal): a
+    /// shard's mean loss times its share sums over the shards to the batch's mean.
+    pub fn shard(&self, k: usize, n: usize) -> (HostBatch, (f32, f32)) {
+        let block = |rows: usize| (k * rows / n, (k + 1) * rows / n);
+        let (nd, no) = (self.diag_t.len(), self.off_t.len());
+        let ((d0, d1), (o0, o1)) = (block(nd), block(no));
+        let part = HostBatch {
+            diag_x: self.diag_x[2 * d0..2 * d1].to_vec(),
+            diag_t: self.diag_t[d0..d1].to_vec(),
+            diag_target: self.diag_target[2 * d0..2 * d1].to_vec(),
+            off_x: self.off_x[2 * o0..2 * o1].to_vec(),
+            off_s: self.off_s[o0..o1].to_vec(),
+            off_u: self.off_u[o0..o1].to_vec(),
+            off_t: self.off_t[o0..o1].to_vec(),
+            off_velocity: if self.off_velocity.is_empty() {
+                Vec::new()
+            } else {
+                self.off_velocity[2 * o0..2 * o1].to_vec()
+            },
+        };
+        let share = |a: usize, b: usize, all: usize| (b - a) as f32 / all as f32;
+        (part, (share(d0, d1, nd), share(o0, o1, no)))
+    }
+
     pub fn to_device(&self, device: &Device) -> Batch {
         let col = |v: Vec<f32>, w: usize| {
             let rows = v.len() / w;

@@ -96,6 +96,8 @@ pub struct Trainer {
     /// Clip counts, kept only when asked for ([`Trainer::count_clips`]): they cost device ops
     /// every step, and only the CLI reports them.
     clips: Option<ClipCounts>,
+    /// A shard gradient was taken and its step not yet applied ([`Trainer::shard_gradient`]).
+    pending_shard: bool,
 }
 
 /// How often gradient clipping changed the step, summed on the device since the last
@@ -144,6 +146,7 @@ impl Trainer {
             rng,
             step: 0,
             clips: None,
+            pending_shard: false,
         })
     }
 
@@ -172,9 +175,33 @@ impl Trainer {
 
     /// One optimizer step.
     pub fn step(&mut self) -> StepLosses {
+        let host = self.draw();
+        let (losses, mut grads, mut weight_grads) = self.gradients(&host, None);
+        self.apply(&mut grads, weight_grads.as_mut());
+        losses
+    }
+
+    /// The next batch of the run's data stream, on the host.
+    fn draw(&mut self) -> HostBatch {
+        HostBatch::draw(&self.config.train, self.config.model.sigma, &mut self.rng)
+    }
+
+    /// The losses of `host` (or of shard `k` of `shards` of it, scaled so that the shards'
+    /// losses and gradients sum to the whole batch's) and their gradients.
+    fn gradients(
+        &self,
+        host: &HostBatch,
+        shard: Option<(usize, usize)>,
+    ) -> (StepLosses, GradientsParams, Option<GradientsParams>) {
         let cfg = &self.config.train;
-        let b =
-            HostBatch::draw(cfg, self.config.model.sigma, &mut self.rng).to_device(&self.device);
+        let (host, scales) = match shard {
+            None => (std::borrow::Cow::Borrowed(host), None),
+            Some((k, n)) => {
+                let (part, scales) = host.shard(k, n);
+                (std::borrow::Cow::Owned(part), Some(scales))
+            }
+        };
+        let b = host.to_device(&self.device);
         let teacher = self.net.valid(); // same weights, no autodiff: a stop-gradient teacher
 
         let diag_residual = diagonal_residual(&self.net, &b.diag, b.diag_target); // [B_diag, 2]
@@ -199,40 +226,137 @@ impl Trainer {
             let w_off = w.at(b.off.s.clone(), b.off.t.clone()); // [B_off, 1]
             diag + weighted_mean(row_penalty(residual, huber), w_off)
         });
+        let (diagonal, off_diagonal) = match scales {
+            // mean over the shard's rows times its share of the batch's rows
+            Some((d, o)) => (diagonal * d, off_diagonal * o),
+            None => (diagonal, off_diagonal),
+        };
         let loss = match &weighted {
             Some(objective) => objective.clone(),
             None => diagonal.clone() + off_diagonal.clone(),
         };
 
         let mut all = loss.backward();
-        let mut grads = GradientsParams::from_module(&mut all, &self.net);
-        let mut weight_grads = self
+        let grads = GradientsParams::from_module(&mut all, &self.net);
+        let weight_grads = self
             .weight
             .as_ref()
             .map(|(w, _)| GradientsParams::from_module(&mut all, w));
+        let losses = StepLosses {
+            diagonal: diagonal.detach(),
+            off_diagonal: off_diagonal.detach(),
+            weighted: weighted.map(|w| w.detach()),
+        };
+        (losses, grads, weight_grads)
+    }
+
+    /// Clip `grads`, take the optimizer step, update the EMA: the rest of a step.
+    fn apply(
+        &mut self,
+        grads: &mut GradientsParams,
+        mut weight_grads: Option<&mut GradientsParams>,
+    ) {
+        let cfg = &self.config.train;
         if let Some(c) = cfg.grad_clip {
             let count = self.clips.is_some();
             let layers = &self.net.layers;
-            let clipped = clip_gradients(&mut grads, layers, c as f32, cfg.clip_scope, count);
+            let clipped = clip_gradients(grads, layers, c as f32, cfg.clip_scope, count);
             if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
                 counts.add(clipped);
             }
-            if let (Some((w, _)), Some(g)) = (&self.weight, &mut weight_grads) {
+            if let (Some((w, _)), Some(g)) = (&self.weight, weight_grads.as_deref_mut()) {
                 clip_gradients(g, &w.layers, c as f32, cfg.clip_scope, false);
             }
         }
         let lr = cfg.lr_at(self.step);
-        self.net = self.optim.step(lr, self.net.clone(), &mut grads);
-        if let (Some((w, optim)), Some(g)) = (&mut self.weight, &mut weight_grads) {
+        self.net = self.optim.step(lr, self.net.clone(), grads);
+        if let (Some((w, optim)), Some(g)) = (&mut self.weight, weight_grads) {
             w.layers = optim.step_layers(lr, &w.layers, g);
         }
         self.update_ema();
         self.step += 1;
-        StepLosses {
-            diagonal: diagonal.detach(),
-            off_diagonal: off_diagonal.detach(),
-            weighted: weighted.map(|w| w.detach()),
+    }
+
+    /// Data-parallel training, one replica's half of a step: the gradient of shard `k` of
+    /// `shards` of the next batch, as one flat buffer in the layers' order (each layer's weight
+    /// [in, out] row-major, then its bias), scaled so that the K shards' buffers sum to the
+    /// whole batch's gradient; and the shard's share of the losses (they sum likewise). Every
+    /// replica draws the whole batch (the same data stream), so K replicas that started equal
+    /// and apply the same summed gradient ([`Self::apply_gradient`]) stay bit-identical.
+    pub async fn shard_gradient(
+        &mut self,
+        k: usize,
+        shards: usize,
+    ) -> Result<(Vec<f32>, Losses), String> {
+        if self.pending_shard {
+            return Err("a shard gradient is waiting for apply_gradient".into());
         }
+        if self.weight.is_some() {
+            return Err("a learned loss weighting trains on one worker only".into());
+        }
+        let (nd, no) = self.config.train.split();
+        if shards == 0 || k >= shards || shards > nd.min(no) {
+            return Err(format!(
+                "shard {k} of {shards}: need 0 <= k < shards <= {} (the rows of the smaller part of a batch of {})",
+                nd.min(no),
+                self.config.train.batch_size
+            ));
+        }
+        let host = self.draw();
+        let (losses, mut grads, _) = self.gradients(&host, Some((k, shards)));
+        let mut parts = Vec::new();
+        for layer in &self.net.layers {
+            let w = grads
+                .remove::<2>(layer.weight.id)
+                .ok_or("a weight without gradient")?;
+            parts.push(w.flatten::<1>(0, 1));
+            if let Some(bias) = &layer.bias {
+                parts.push(
+                    grads
+                        .remove::<1>(bias.id)
+                        .ok_or("a bias without gradient")?,
+                );
+            }
+        }
+        let flat = readback::floats(Tensor::cat(parts, 0)).await?; // one read
+        let losses = losses.read().await?;
+        self.pending_shard = true;
+        Ok((flat, losses))
+    }
+
+    /// The other half: clip the summed gradient `flat` (the layout of [`Self::shard_gradient`]),
+    /// take the optimizer step and update the EMA, as [`Self::step`] does with its own.
+    pub fn apply_gradient(&mut self, flat: &[f32]) -> Result<(), String> {
+        if !self.pending_shard {
+            return Err("apply_gradient without a shard gradient".into());
+        }
+        let dims = self.config.model.layer_dims();
+        let want: usize = dims.iter().map(|(i, o)| i * o + o).sum();
+        if flat.len() != want {
+            return Err(format!(
+                "a gradient of {} values for a network of {want}",
+                flat.len()
+            ));
+        }
+        if let Some(bad) = flat.iter().position(|g| !g.is_finite()) {
+            return Err(format!("the gradient is not finite at entry {bad}"));
+        }
+        let mut grads = GradientsParams::new();
+        let mut at = 0;
+        let plain = |v: &[f32], shape: Vec<usize>| burn::tensor::TensorData::new(v.to_vec(), shape);
+        for (layer, &(i, o)) in self.net.layers.iter().zip(&dims) {
+            let w = Tensor::<2>::from_data(plain(&flat[at..at + i * o], vec![i, o]), &self.device);
+            grads.register(layer.weight.id, w.without_autodiff());
+            at += i * o;
+            if let Some(bias) = &layer.bias {
+                let b = Tensor::<1>::from_data(plain(&flat[at..at + o], vec![o]), &self.device);
+                grads.register(bias.id, b.without_autodiff());
+            }
+            at += o;
+        }
+        self.pending_shard = false;
+        self.apply(&mut grads, None);
+        Ok(())
     }
 
     /// From now on, count how often gradient clipping fires.
@@ -355,6 +479,7 @@ impl Trainer {
             optim,
             weight,
             clips: None,
+            pending_shard: false,
         })
     }
 

@@ -1,0 +1,157 @@
+//! Data-parallel training (issue 22): K replicas each take the gradient of their shard of the
+//! batch, the K flat buffers are summed, and every replica applies the sum. Checked here
+//! natively: the shards' gradients sum to the whole batch's, one shard of one is `step` bit for
+//! bit (the buffer's layout round-trips), replicas stay bit-identical, and a bad call is
+//! refused with the run intact.
+#![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
+
+mod common;
+
+use common::*;
+use flowmap::config::{Config, Method};
+use flowmap::readback::block_on;
+use flowmap::trainer::Trainer;
+
+fn trainer(method: Method) -> Trainer {
+    Trainer::new(small(method), &cpu()).unwrap()
+}
+
+fn state(t: &Trainer) -> Vec<u8> {
+    block_on(t.run_state()).unwrap().encode()
+}
+
+/// The K shards' gradients of one replica each, summed in order 0..K (every replica sums in the
+/// same order, so they all hold the same bits), and the summed losses.
+fn summed(replicas: &mut [Trainer]) -> (Vec<f32>, f32) {
+    let k_all = replicas.len();
+    let mut sum: Option<Vec<f32>> = None;
+    let mut loss = 0.0;
+    for (k, r) in replicas.iter_mut().enumerate() {
+        let (g, l) = block_on(r.shard_gradient(k, k_all)).unwrap();
+        loss += l.total;
+        sum = Some(match sum {
+            None => g,
+            Some(s) => s.iter().zip(&g).map(|(a, b)| a + b).collect(),
+        });
+    }
+    (sum.unwrap(), loss)
+}
+
+/// For each method's batch layout (LSD; PSD-uniform, whose rows carry u; MeanFlow, whose rows
+/// carry x1 - x0), K = 2 and 4 shards sum to the gradient of the whole batch (one shard of
+/// one) within float rounding, and their losses to its loss. A shard that took the wrong rows,
+/// or a share that did not weigh a shard by its rows, fails here.
+#[test]
+fn shard_gradients_sum_to_the_whole_batch_gradient() {
+    for method in [Method::Lsd, Method::PsdUniform, Method::MeanFlow] {
+        let (whole, whole_loss) = summed(&mut [trainer(method)]);
+        let scale = whole.iter().fold(0f32, |m, g| m.max(g.abs()));
+        assert!(scale > 0.0);
+        for k in [2, 4] {
+            let mut replicas: Vec<Trainer> = (0..k).map(|_| trainer(method)).collect();
+            let (sum, loss) = summed(&mut replicas);
+            assert_eq!(sum.len(), whole.len());
+            let worst = sum
+                .iter()
+                .zip(&whole)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= 1e-5 * scale,
+                "{} K={k}: max |sum - whole| {worst:.2e} (largest entry {scale:.2e})",
+                method.name()
+            );
+            assert!(
+                (loss - whole_loss).abs() <= 1e-5 * whole_loss,
+                "{} K={k}: loss {loss} against {whole_loss}",
+                method.name()
+            );
+        }
+    }
+}
+
+/// One shard of one, applied, is `step`: the same weights, EMA, moments and data stream, bit
+/// for bit, over several steps. A buffer whose layout did not match the layers' (weights and
+/// biases swapped, a transpose) would give other weights.
+#[test]
+fn one_shard_applied_is_a_step_bit_for_bit() {
+    let mut a = trainer(Method::Lsd);
+    let mut b = trainer(Method::Lsd);
+    for _ in 0..5 {
+        a.step();
+        let (g, _) = block_on(b.shard_gradient(0, 1)).unwrap();
+        b.apply_gradient(&g).unwrap();
+    }
+    assert_eq!(a.steps_done(), 5);
+    assert_eq!(state(&a), state(&b), "the saved runs differ");
+}
+
+/// Two replicas that apply the same summed gradient stay bit-identical for 50 steps, and track
+/// the one-worker run closely (the same batches; only the order of the gradient's sums differs).
+#[test]
+fn replicas_stay_bit_identical_and_track_the_one_worker_run() {
+    let mut replicas = vec![trainer(Method::Lsd), trainer(Method::Lsd)];
+    let mut one = trainer(Method::Lsd);
+    for _ in 0..50 {
+        let (sum, _) = summed(&mut replicas);
+        for r in &mut replicas {
+            r.apply_gradient(&sum).unwrap();
+        }
+        one.step();
+    }
+    assert_eq!(
+        state(&replicas[0]),
+        state(&replicas[1]),
+        "the replicas drifted apart"
+    );
+    let w = |t: &Trainer| block_on(t.run_state()).unwrap().weights;
+    let (r, o) = (w(&replicas[0]), w(&one));
+    let mut worst = 0f32;
+    for ((rw, rb), (ow, ob)) in r.iter().zip(&o) {
+        for (x, y) in rw.iter().chain(rb).zip(ow.iter().chain(ob)) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    assert!(
+        worst < 1e-3,
+        "50 sharded steps drift {worst} from the one-worker run"
+    );
+}
+
+/// Bad calls are refused by name and change nothing: the run still trains as before.
+#[test]
+fn bad_shard_calls_are_refused_and_keep_the_run() {
+    let mut t = trainer(Method::Lsd);
+    let mut reference = trainer(Method::Lsd);
+    let err = |r: Result<(), String>| r.unwrap_err();
+    assert!(err(t.apply_gradient(&[0.0; 4])).contains("without a shard gradient"));
+    for (k, n) in [(0, 0), (2, 2), (0, 10_000)] {
+        let e = block_on(t.shard_gradient(k, n)).unwrap_err();
+        assert!(e.contains(&format!("shard {k} of {n}")), "{e}");
+    }
+    let (g, _) = block_on(t.shard_gradient(0, 1)).unwrap();
+    let e = block_on(t.shard_gradient(0, 1)).unwrap_err();
+    assert!(e.contains("waiting for apply_gradient"), "{e}");
+    assert!(err(t.apply_gradient(&g[1..])).contains("for a network of"));
+    let mut nan = g.clone();
+    nan[3] = f32::NAN;
+    assert!(err(t.apply_gradient(&nan)).contains("not finite at entry 3"));
+    t.apply_gradient(&g).unwrap();
+    reference.step();
+    assert_eq!(
+        state(&t),
+        state(&reference),
+        "a refused call changed the run"
+    );
+
+    let weighted = Config {
+        train: flowmap::config::TrainConfig {
+            weighting: flowmap::config::Weighting::Learned,
+            ..small(Method::Lsd).train
+        },
+        ..small(Method::Lsd)
+    };
+    let mut w = Trainer::new(weighted, &cpu()).unwrap();
+    let e = block_on(w.shard_gradient(0, 2)).unwrap_err();
+    assert!(e.contains("one worker only"), "{e}");
+}
