@@ -35,6 +35,9 @@ pub const MAX_POINTS: usize = 1_000_000;
 pub const MAX_POINT_JUMPS: usize = 1 << 22;
 /// Most optimizer steps one `train` call runs (the worker calls it in a loop).
 pub const MAX_STEPS_PER_CALL: usize = 10_000;
+/// Most replicas of one data-parallel run: a panel's share of a 64-core machine, far above what
+/// a tab is given (navigator.hardwareConcurrency).
+pub const MAX_SHARDS: usize = 64;
 
 /// Options of a session that are not part of the training config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,7 +114,7 @@ impl Options {
     }
 }
 
-/// The last step of a `train` call.
+/// The last step of a `train` or `apply_gradient` call.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepReport {
     #[serde(flatten)]
@@ -368,6 +371,47 @@ impl Session {
                 losses.total
             ));
         }
+        Ok(StepReport {
+            losses,
+            step,
+            lr: self.trainer.config().train.lr_at(step - 1),
+        })
+    }
+
+    /// Data-parallel training, one replica's half of a step ([`Trainer::shard_gradient`]): the
+    /// gradient of shard `shard` of `shards` of the next batch, one flat buffer, and the shard's
+    /// share of the losses. The replicas' buffers and losses are summed by the caller and handed
+    /// to every replica's [`Self::apply_gradient`].
+    pub async fn shard_gradient(
+        &mut self,
+        shard: f64,
+        shards: f64,
+    ) -> Result<(Vec<f32>, Losses), String> {
+        let shards = whole(shards, "shards", 1, MAX_SHARDS)?;
+        let shard = whole(shard, "shard", 0, shards - 1)?;
+        self.trainer.shard_gradient(shard, shards).await
+    }
+
+    /// The other half: applies the summed gradient of all shards, whose summed loss terms are
+    /// `diagonal` and `off_diagonal`. A diverged loss (the rule of [`Self::train`]) is an error
+    /// and applies nothing; a gradient of the wrong size or not finite is refused and changes
+    /// nothing.
+    pub fn apply_gradient(
+        &mut self,
+        summed: &[f32],
+        diagonal: f64,
+        off_diagonal: f64,
+    ) -> Result<StepReport, String> {
+        let step = self.trainer.steps_done() + 1;
+        let losses = Losses::unweighted(diagonal as f32, off_diagonal as f32);
+        if losses.diverged() {
+            self.diverged = true;
+            return Err(format!(
+                "training diverged: the loss is {} at step {step}; lower the learning rate and reset",
+                losses.total
+            ));
+        }
+        self.trainer.apply_gradient(summed)?;
         Ok(StepReport {
             losses,
             step,

@@ -71,6 +71,11 @@ impl Losses {
         !self.total.is_finite() || self.total > DIVERGED_LOSS
     }
 
+    /// The unweighted terms of a step, e.g. the sums of a data-parallel step's shards.
+    pub fn unweighted(diagonal: f32, off_diagonal: f32) -> Self {
+        Self::new(diagonal, off_diagonal, None)
+    }
+
     fn new(diagonal: f32, off_diagonal: f32, weighted: Option<f32>) -> Self {
         Self {
             diagonal,

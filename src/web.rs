@@ -19,6 +19,8 @@ pub struct Session {
     core: session::Session,
     backend: Backend,
     note: String,
+    /// The losses of the last `shard_gradient`.
+    shard_losses: Option<crate::trainer::Losses>,
 }
 
 #[wasm_bindgen]
@@ -36,6 +38,7 @@ impl Session {
             core,
             backend,
             note,
+            shard_losses: None,
         })
     }
 
@@ -56,6 +59,7 @@ impl Session {
             core,
             backend,
             note,
+            shard_losses: None,
         })
     }
 
@@ -187,6 +191,43 @@ impl Session {
     /// `{diagonal, off_diagonal, total, step, lr}`.
     pub async fn train_step(&mut self, count: Option<f64>) -> Result<JsValue, JsError> {
         to_js(&self.core.train(count).await.map_err(err)?)
+    }
+
+    /// Data-parallel training, one replica's half of a step: the gradient of shard `shard` of
+    /// `shards` of the next batch as a Float32Array (the layers' weights and biases in order);
+    /// its share of the losses is then `last_shard_losses`. Sum every replica's arrays and
+    /// losses and hand them to each replica's `apply_gradient`.
+    pub async fn shard_gradient(
+        &mut self,
+        shard: f64,
+        shards: f64,
+    ) -> Result<Float32Array, JsError> {
+        let (gradient, losses) = self.core.shard_gradient(shard, shards).await.map_err(err)?;
+        self.shard_losses = Some(losses);
+        Ok(Float32Array::from(gradient.as_slice()))
+    }
+
+    /// `{diagonal, off_diagonal, total}` of the last `shard_gradient`: this shard's share.
+    #[wasm_bindgen(getter)]
+    pub fn last_shard_losses(&self) -> Result<JsValue, JsError> {
+        match &self.shard_losses {
+            Some(l) => to_js(l),
+            None => Err(JsError::new("no shard gradient taken yet")),
+        }
+    }
+
+    /// Applies the summed gradient of all replicas, whose summed losses are `diagonal` and
+    /// `off_diagonal`; resolves to `{diagonal, off_diagonal, total, step, lr}` as `train_step`.
+    /// A diverged loss, or a gradient of the wrong size or not finite, is an error that applies
+    /// nothing.
+    pub fn apply_gradient(
+        &mut self,
+        summed: &[f32],
+        diagonal: f64,
+        off_diagonal: f64,
+    ) -> Result<JsValue, JsError> {
+        let report = self.core.apply_gradient(summed, diagonal, off_diagonal);
+        to_js(&report.map_err(err)?)
     }
 
     /// Points after `n_steps` jumps: a Float32Array of `count * 2` numbers (default count from

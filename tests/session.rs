@@ -659,3 +659,46 @@ fn the_view_against_the_exact_map_measures_what_it_says() {
             .contains("n_steps")
     );
 }
+
+/// The session's data-parallel pair: two replicas' shards summed and applied advance both by
+/// one step with the same weights; the summed losses are the step's report; a diverged sum is
+/// refused by the same rule as `train` (and applies nothing); bad shard numbers are refused by
+/// name.
+#[test]
+fn data_parallel_steps_through_the_session() {
+    let mut a = session(Method::Lsd);
+    let mut b = session(Method::Lsd);
+    let (ga, la) = block_on(a.shard_gradient(0.0, 2.0)).unwrap();
+    let (gb, lb) = block_on(b.shard_gradient(1.0, 2.0)).unwrap();
+    let sum: Vec<f32> = ga.iter().zip(&gb).map(|(x, y)| x + y).collect();
+    let (d, o) = (
+        (la.diagonal + lb.diagonal) as f64,
+        (la.off_diagonal + lb.off_diagonal) as f64,
+    );
+    let bad = a.apply_gradient(&sum, f64::NAN, o).unwrap_err();
+    assert!(bad.contains("training diverged"), "{bad}");
+    assert_eq!(a.steps(), 0, "a diverged sum applied nothing");
+    let mut a = session(Method::Lsd);
+    let (again, _) = block_on(a.shard_gradient(0.0, 2.0)).unwrap();
+    assert_eq!(again, ga, "a fresh replica's shard of the same step");
+    let ra = a.apply_gradient(&sum, d, o).unwrap();
+    let rb = b.apply_gradient(&sum, d, o).unwrap();
+    assert_eq!((ra.step, rb.step), (1, 1));
+    assert!((ra.losses.total as f64 - (d + o)).abs() < 1e-6);
+    assert_eq!(
+        block_on(a.save_run()).unwrap(),
+        block_on(b.save_run()).unwrap(),
+        "the replicas differ after one step"
+    );
+    for (k, n, what) in [
+        (0.0, 0.0, "shards"),
+        (2.0, 2.0, "shard"),
+        (0.5, 2.0, "shard"),
+    ] {
+        let e = block_on(a.shard_gradient(k, n)).unwrap_err();
+        assert!(
+            e.starts_with(&format!("{what} must be a whole number")),
+            "{e}"
+        );
+    }
+}
