@@ -565,3 +565,45 @@ fn note_of(verdict: &JsValue) -> String {
         .as_string()
         .unwrap()
 }
+
+/// Two replicas through the JS API (what a panel's workers do): each takes its shard's
+/// gradient, the arrays and losses are summed, both apply the sum and hold the same run; a
+/// gradient of the wrong size throws and changes nothing.
+#[wasm_bindgen_test]
+async fn two_replicas_take_one_data_parallel_step() {
+    let mut a = session("flex").await;
+    let mut b = session("flex").await;
+    let ga = a
+        .shard_gradient(0.0, 2.0)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let gb = b
+        .shard_gradient(1.0, 2.0)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    let (la, lb) = (
+        a.last_shard_losses().unwrap(),
+        b.last_shard_losses().unwrap(),
+    );
+    let sum: Vec<f32> = ga
+        .to_vec()
+        .iter()
+        .zip(gb.to_vec())
+        .map(|(x, y)| x + y)
+        .collect();
+    let d = num(&la, "diagonal") + num(&lb, "diagonal");
+    let o = num(&la, "off_diagonal") + num(&lb, "off_diagonal");
+    let short = message(a.apply_gradient(&sum[1..], d, o).unwrap_err());
+    assert!(short.contains("for a network of"), "{short}");
+    assert_eq!(a.steps(), 0);
+    for s in [&mut a, &mut b] {
+        let report = s.apply_gradient(&sum, d, o).map_err(JsValue::from).unwrap();
+        assert_eq!(num(&report, "step"), 1.0);
+        assert!((num(&report, "total") - (d + o)).abs() < 1e-5);
+    }
+    let bytes =
+        |s: &Session| async move { s.save_run().await.map_err(JsValue::from).unwrap().to_vec() };
+    assert_eq!(bytes(&a).await, bytes(&b).await, "the replicas differ");
+}
