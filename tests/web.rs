@@ -603,7 +603,7 @@ async fn two_replicas_take_one_data_parallel_step() {
         assert_eq!(num(&report, "step"), 1.0);
         assert!((num(&report, "total") - (d + o)).abs() < 1e-5);
     }
-    let bytes =
-        |s: &Session| async move { s.save_run().await.map_err(JsValue::from).unwrap().to_vec() };
-    assert_eq!(bytes(&a).await, bytes(&b).await, "the replicas differ");
+    let run_a = a.save_run().await.map_err(JsValue::from).unwrap().to_vec();
+    let run_b = b.save_run().await.map_err(JsValue::from).unwrap().to_vec();
+    assert_eq!(run_a, run_b, "the replicas differ");
 }
