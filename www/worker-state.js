@@ -1,0 +1,65 @@
+// The training worker's shared state and its plumbing: the one instance of everything that more
+// than one of the worker's modules assigns (`state`), posting to the page, failing and dying, and
+// the queue that runs commands one at a time. A name that only one module assigns lives in that
+// module and is exported from it (an import sees it live, but cannot assign it).
+
+export const state = {
+  session: null,
+  running: false,
+  // What the 'samples' message draws: N ('set_n'), the view and its t ('set_view'), the picks.
+  nSteps: 1,
+  view: 'samples',
+  time: 1,
+  picks: null, // Float32Array of picked start points (the crate bounds their number), or null
+  trainSeconds: 0,
+  lastKl: 0,
+  // Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
+  preempted: false,
+  sessionOptions: {}, // the options of the last 'init', reused when adopting an architecture
+  facts: null, // Session.facts(), read once wasm is loaded
+  dead: false, // set when the wasm instance trapped or the GPU device is gone
+  auto: null, // the 'auto' options while this session's backend is still to be decided
+  exactPrimed: false, // this session's exact side is computed (the 'exact' view)
+  tables: 0, // KL tables finished by this session
+  // {rows: [{n, sampler}], k, begun, done: [], ode: [], step, seconds, ms} while a table is
+  // computed, else null.
+  table: null,
+  // Steps per second of wall time, drawing and KL included: what the user experiences.
+  stepsPerSec: 0,
+  rateFrom: null, // {time, step} of the previous report
+  perCall: 1, // steps in the next train_step call (trainSlice in worker-loop.js says how many)
+};
+
+// How long one training slice may run before the worker yields to read new messages.
+export const SLICE_MS = 100;
+
+let busy = Promise.resolve();
+
+export const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+// A failed command posts its message; the session is intact and keeps training if it was.
+// Only a failed training step (divergence) stops the loop, in trainSlice. A trap (out of memory,
+// a panic: WebAssembly.RuntimeError) leaves the wasm instance unusable: the worker says so once
+// and stops, and the page starts a new one from the last saved run.
+export const fail = (e) => {
+  const message = String(e && e.message ? e.message : e);
+  if (e instanceof WebAssembly.RuntimeError) die('crashed', `the wasm instance trapped: ${message}`);
+  else post({ type: 'error', message, of: e && e.of });
+};
+// Marks a failure to make a session ('init' or 'resume'): the page falls back only for those.
+export const making = (of) => (e) => { if (!(e instanceof WebAssembly.RuntimeError)) e = Object.assign(new Error(String(e.message || e)), { of }); throw e; };
+export function die(type, message) {
+  if (state.dead) return;
+  state.dead = true;
+  state.running = false;
+  post({ type, message });
+}
+
+// Commands run one at a time, in order: the session is never used concurrently.
+// `waiting` counts the commands queued behind the running one (redraws excepted: those happen
+// between KL rows anyway), so that optional work (the ODE's KL rows) can step aside for them.
+export let waiting = 0;
+export function serial(task, { command = true } = {}) {
+  if (command) waiting++;
+  busy = busy.then(() => { if (command) waiting--; return task(); }).catch(fail);
+  return busy;
+}
