@@ -45,6 +45,10 @@ setup() {
   if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/puppeteer-core ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund)
   fi
+  # TypeScript for the type check of www/ (package.json; checks only, nothing is compiled).
+  if [ ! -d node_modules/typescript ] || [ ! -d node_modules/@webgpu/types ]; then
+    npm ci --no-audit --no-fund
+  fi
 }
 
 build_site() {
@@ -54,6 +58,8 @@ build_site() {
 
 run_e2e() {
   build_site
+  say "types: tsc --noEmit over www/*.js (// @ts-check) against the .d.ts wasm-bindgen wrote into dist/"
+  npx --no-install tsc -p tsconfig.json
   say "end-to-end: the built page in headless Chromium, served from a subpath"
   node tests/e2e/page.mjs
   say "end-to-end: the core checks in headless Firefox ESR (WebDriver BiDi)"

@@ -1,3 +1,4 @@
+// @ts-check
 // The page's autosave: every panel's latest run and the settings it started from, kept in
 // IndexedDB (store.js) so that a reload, a crash or a divergence comes back to it.
 import { loadRuns, saveRuns, clearRuns } from './store.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // In-tab benchmarks, run on the page thread (nothing to draw here):
 //   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the reference's and the
 //                                 browser's preset (the crate's Session.facts().presets)
@@ -12,6 +13,8 @@
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
 //                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
 //                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
+export {}; // a module (bench.html loads it as one): top-level await
+
 const params = new URLSearchParams(location.search);
 const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js' };
 const glue = await import(MODULES[params.get('module') || 'page']);
@@ -57,6 +60,7 @@ async function quality() {
   for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
   for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) cfg.train[k] = params.get(k);
   const s = await Session.create(cfg, { backend, eval_samples: 100000 });
+  /** @type {any} rows with the noise floor as a property (what the bench's reader expects) */
   const rows = [];
   let trained = 0; // seconds spent training, evaluation excluded
   let next = every;
@@ -122,8 +126,9 @@ try {
   const mode = params.get('mode') || 'speed';
   const run = { quality, gpu, speed }[mode];
   if (!run) throw new Error(`unknown mode '${mode}' (expected speed, quality or gpu)`);
-  window.benchResult = { mode, result: await run() };
+  /** @type {any} */ (window).benchResult = { mode, result: await run() };
 } catch (e) {
-  window.benchResult = { error: String(e && e.message ? e.message : e) };
-  log(`error: ${window.benchResult.error}`);
+  const error = String(e && e.message ? e.message : e);
+  /** @type {any} */ (window).benchResult = { error };
+  log(`error: ${error}`);
 }

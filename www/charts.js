@@ -1,3 +1,4 @@
+// @ts-check
 // Small canvas charts for a panel: KL against N, and KL against training time.
 
 const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', REFERENCE = '#ff9f6c', FLOOR = '#7d8590';

@@ -1,3 +1,4 @@
+// @ts-check
 // The page's global controls: Play, Step and Reset for every panel, N, the backend, the dataset,
 // the view and its time slider (with its sweep).
 import { $, panels } from './page-shared.js';
@@ -42,6 +43,7 @@ function showTime() { showViewControls(); panels.forEach((p) => p.send(viewMessa
 // steps (each asks the workers for one network call's picture; faster would only queue up).
 const SWEEP_MS = 4000;
 const SWEEP_TICK_MS = 100;
+/** @type {{timer?: ReturnType<typeof setInterval>, direction: number} | null} */
 let sweep = null; // {timer, direction} while sweeping
 function setSweep(on) {
   $('t-play').textContent = on ? '⏸ t' : '▶ t';

@@ -1,3 +1,4 @@
+// @ts-check
 // Draw-your-own target: a grid of cell weights in [0, 1] over [-2.5, 2.5]^2, row 0 at the top,
 // painted with a soft round brush: SIZE x SIZE when painted, or the crate's grid for a target
 // made from an image or a CSV (which can then be painted over too). The worker samples it as the `drawn` dataset

@@ -1,3 +1,4 @@
+// @ts-check
 // The page: builds two panels, each driven by its own training worker, and draws what the
 // workers report. No training happens on this thread.
 //
@@ -40,7 +41,7 @@ const snapshotAll = () => { for (const p of panels) if (p.ready) p.send({ type: 
 document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') snapshotAll(); });
 addEventListener('pagehide', snapshotAll);
 // For tests and the soak script: save every run now, or read each worker's memory.
-window.flowmap = {
+/** @type {any} */ (window).flowmap = {
   panels,
   snapshot: () => Promise.all(panels.map((p) => p.ask({ type: 'snapshot' }, 'run'))).then(() => persist()).then(() => loadRuns()),
   stats: () => Promise.all(panels.map((p) => p.ask({ type: 'stats' }, 'stats'))),

@@ -1,3 +1,4 @@
+// @ts-check
 // What a panel shows: its samples canvas in every view, the loss chart, the KL table and its
 // charts, and the backend and network labels. Panel (panel.js) extends PanelView with the worker
 // and the panel's life; these methods read the panel's fields (shown, target, losses, KL rows).
@@ -14,6 +15,17 @@ const px = (c, x) => ((x + facts.plot_range) / (2 * facts.plot_range)) * c.width
 const py = (c, y) => c.height - ((y + facts.plot_range) / (2 * facts.plot_range)) * c.height;
 
 export class PanelView {
+  constructor() {
+    // The fields Panel (panel.js) sets and these methods read, declared for the type check
+    // (statements without a value: nothing is assigned here).
+    /** @type {(sel: string) => any} */ this.q;
+    /** @type {any} */ this.target;
+    /** @type {any} */ this.shown;
+    /** @type {number[]} */ this.losses;
+    /** @type {any[]} */ this.klHistory;
+    /** @type {any} */ this.odeRows;
+  }
+
   // The KL table's columns, one per N of the crate's table.
   buildKlTable() {
     const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });

@@ -1,3 +1,4 @@
+// @ts-check
 // A panel: one training worker (started, fed the compiled wasm, replaced when it dies), its
 // session's life (a recipe, a saved run to resume, a fallback when neither can be made), its
 // weights files and the worker's messages. What it shows is PanelView's (panel-view.js).

@@ -1,3 +1,4 @@
+// @ts-check
 // Picked points on the panels' samples views, whose paths both panels draw.
 import { $, panels } from './page-shared.js';
 import { facts } from './settings.js';

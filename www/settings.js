@@ -1,3 +1,4 @@
+// @ts-check
 // The page's settings: the recipe the controls say, the crate's facts that bound them, the drawn
 // target, and the shareable URL (read at the start, written on every change).
 import { Drawing } from './draw.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // The page's autosave: one record in IndexedDB holding the current run of every panel (the
 // crate's saved-run bytes, its KL history) and the settings it was started with. Storage can
 // fail (private mode, quota, a browser that blocks it): every function then rejects with a

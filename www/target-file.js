@@ -1,3 +1,4 @@
+// @ts-check
 // The draw panel's other targets: one from a file (an image or a CSV of points), and its buttons.
 import { $, panels } from './page-shared.js';
 import { facts, drawing, saveSettings } from './settings.js';
@@ -42,5 +43,9 @@ async function targetFromFile(file) {
 }
 
 $('draw-clear').addEventListener('click', () => { drawing.clear(); imageFile = null; $('target-note').textContent = ''; });
-$('target-file').addEventListener('change', (e) => { targetFromFile(e.target.files[0]); e.target.value = ''; });
+$('target-file').addEventListener('change', (e) => {
+  const input = /** @type {HTMLInputElement} */ (e.target);
+  targetFromFile(input.files[0]);
+  input.value = '';
+});
 $('invert').addEventListener('change', () => { if (imageFile) targetFromFile(imageFile); });

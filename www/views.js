@@ -1,3 +1,4 @@
+// @ts-check
 // The panel views that are more than dots: the density and KL map, the warped grid, and the
 // paths of picked points. Each draws on a 2D context `g` of canvas `c`; `at(x, y)` maps a point
 // of the plot square to canvas pixels.

@@ -18,7 +18,7 @@ const cargo = (args) => execFileSync('cargo', args, { cwd: root, encoding: 'utf8
 
 run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'fusion', '--lib']);
 const target = JSON.parse(cargo(['metadata', '--format-version', '1', '--no-deps'])).target_directory;
-run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', staging, '--out-name', 'flowmap_gpu',
+run('wasm-bindgen', ['--target', 'web', '--out-dir', staging, '--out-name', 'flowmap_gpu',
   join(target, 'wasm32-unknown-unknown', 'release', 'flowmap.wasm')]);
 // Hooks may run side by side: this one strips its own module's names.
 const file = join(staging, 'flowmap_gpu_bg.wasm');

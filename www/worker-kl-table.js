@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's KL table: KL against N (and the ODE's rows), computed in parts between
 // training slices, and how often it is refreshed.
 import { state, post, waiting, SLICE_MS } from './worker-state.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's loop: one training slice at a time, with the pictures, the KL table's
 // parts, the choice of backend and the autosave in between.
 import { state, post, serial, SLICE_MS } from './worker-state.js';

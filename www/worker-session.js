@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's session: making it anew ('init', 'resume', weights of another network)
 // and replacing the old one, and saving the whole run for the page (autosave, and the restart
 // of a crashed worker or a diverged run from the last save).

@@ -1,9 +1,11 @@
+// @ts-check
 // The training worker's shared state and its plumbing: the one instance of everything that more
 // than one of the worker's modules assigns (`state`), posting to the page, failing and dying, and
 // the queue that runs commands one at a time. A name that only one module assigns lives in that
 // module and is exported from it (an import sees it live, but cannot assign it).
 
 export const state = {
+  /** @type {import('./flowmap.js').Session | null} the run (either module's Session: one API) */
   session: null,
   running: false,
   // What the 'samples' message draws: N ('set_n'), the view and its t ('set_view'), the picks.

@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's choice of backend under 'auto': the CPU first, a trial worker timing
 // the recipe on WebGPU beside it, the crate's verdict, and the move of the run to WebGPU (with
 // its batch search) when WebGPU wins.

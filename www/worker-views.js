@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's pictures: what the 'samples' message carries for the panel's view (and
 // the target behind it), when a picture is redrawn, and how often.
 import { state, post, serial } from './worker-state.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // The training worker's wasm modules: which build of the crate the session comes from, loading
 // the WebGPU build, and the watch on the WebGPU device.
 import * as pageGlue from './flowmap.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Training worker: owns one wasm Session, so the page thread only draws.
 //
 // Protocol (tagged messages):
