@@ -87,7 +87,10 @@ impl HostBatch {
     /// off-diagonal rows (sizes differ by at most one between shards), with each part's share
     /// of its rows, (shard diagonal rows / all diagonal rows, the same off the diagonal): a
     /// shard's mean loss times its share sums over the shards to the batch's mean.
+    /// `k < n` (the trainer checks it).
     pub fn shard(&self, k: usize, n: usize) -> (HostBatch, (f32, f32)) {
+        debug_assert!(k < n, "shard {k} of {n}");
+        let n = n.max(1);
         let block = |rows: usize| (k * rows / n, (k + 1) * rows / n);
         let (nd, no) = (self.diag_t.len(), self.off_t.len());
         let ((d0, d1), (o0, o1)) = (block(nd), block(no));

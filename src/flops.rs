@@ -16,14 +16,19 @@ pub fn forward_flops_per_row(cfg: &crate::config::ModelConfig) -> f64 {
 /// - off-diagonal student with a tangent (LSD, ESD): forward + tangent, each with backward = 6;
 ///   student without tangent (PSD): 3;
 /// - teachers (no backward): LSD 1 (v at the landing point), PSD 2 (two half jumps),
-///   ESD 3 (v_{s,s}, then forward + tangent for grad_x X . v); MeanFlow: student without
+///   ESD 3 (v_{s,s}, then forward + tangent for grad_x X . v; with the target stopped the
+///   student has no tangent); MeanFlow: student without
 ///   tangent 3, teacher forward + tangent 2.
 pub fn step_flops(config: &Config) -> f64 {
     let (diag, off) = config.train.split();
     let off_cost = match config.train.method {
         Method::Lsd => 6.0 + 1.0,
         Method::PsdMid | Method::PsdUniform => 3.0 + 2.0,
-        Method::Esd => 6.0 + 3.0,
+        Method::Esd => match config.train.esd_stop {
+            crate::config::EsdStop::Transport => 6.0 + 3.0,
+            // student without tangent; teacher v_{s,s}, then forward + tangent
+            crate::config::EsdStop::Target => 3.0 + 3.0,
+        },
         Method::MeanFlow => 3.0 + 2.0,
     };
     forward_flops_per_row(&config.model) * (3.0 * diag as f64 + off_cost * off as f64)

@@ -402,9 +402,13 @@ impl Session {
         diagonal: f64,
         off_diagonal: f64,
     ) -> Result<StepReport, String> {
+        self.trainer.check_gradient(summed)?;
         let step = self.trainer.steps_done() + 1;
         let losses = Losses::unweighted(diagonal as f32, off_diagonal as f32);
         if losses.diverged() {
+            // As `train`: the weights that gave this loss are meaningless; the step is not
+            // taken, and the next call may take a new shard (after a load or a reset).
+            self.trainer.drop_shard();
             self.diverged = true;
             return Err(format!(
                 "training diverged: the loss is {} at step {step}; lower the learning rate and reset",

@@ -178,8 +178,10 @@ impl Trainer {
         self.ema.clone().unwrap_or_else(|| self.net.valid())
     }
 
-    /// One optimizer step.
+    /// One optimizer step. A shard gradient still waiting for its apply is dropped: this step
+    /// supersedes it.
     pub fn step(&mut self) -> StepLosses {
+        self.pending_shard = false;
         let host = self.draw();
         let (losses, mut grads, mut weight_grads) = self.gradients(&host, None);
         self.apply(&mut grads, weight_grads.as_mut());
@@ -282,6 +284,37 @@ impl Trainer {
         self.step += 1;
     }
 
+    /// Whether `flat` can be applied now: a shard gradient is pending, and `flat` has the
+    /// network's size and is finite. Changes nothing.
+    pub fn check_gradient(&self, flat: &[f32]) -> Result<(), String> {
+        if !self.pending_shard {
+            return Err("apply_gradient without a shard gradient".into());
+        }
+        let want: usize = self
+            .config
+            .model
+            .layer_dims()
+            .iter()
+            .map(|(i, o)| i * o + o)
+            .sum();
+        if flat.len() != want {
+            return Err(format!(
+                "a gradient of {} values for a network of {want}",
+                flat.len()
+            ));
+        }
+        if let Some(bad) = flat.iter().position(|g| !g.is_finite()) {
+            return Err(format!("the gradient is not finite at entry {bad}"));
+        }
+        Ok(())
+    }
+
+    /// Drops a pending shard gradient (its step is not taken); the data stream stays where the
+    /// shard left it, as on every replica.
+    pub fn drop_shard(&mut self) {
+        self.pending_shard = false;
+    }
+
     /// Data-parallel training, one replica's half of a step: the gradient of shard `k` of
     /// `shards` of the next batch, as one flat buffer in the layers' order (each layer's weight
     /// [in, out] row-major, then its bias), scaled so that the K shards' buffers sum to the
@@ -307,7 +340,10 @@ impl Trainer {
                 self.config.train.batch_size
             ));
         }
-        let host = self.draw();
+        // The batch from a copy of the stream, committed only once the gradient is read: a
+        // failed read leaves this replica on the same batch as the others.
+        let mut rng = self.rng.clone();
+        let host = HostBatch::draw(&self.config.train, self.config.model.sigma, &mut rng);
         let (losses, mut grads, _) = self.gradients(&host, Some((k, shards)));
         let mut parts = Vec::new();
         for layer in &self.net.layers {
@@ -323,8 +359,9 @@ impl Trainer {
                 );
             }
         }
-        let flat = readback::floats(Tensor::cat(parts, 0)).await?; // one read
+        let flat = readback::floats(Tensor::cat(parts, 0)).await?; // [P]: one read
         let losses = losses.read().await?;
+        self.rng = rng;
         self.pending_shard = true;
         Ok((flat, losses))
     }
@@ -332,29 +369,17 @@ impl Trainer {
     /// The other half: clip the summed gradient `flat` (the layout of [`Self::shard_gradient`]),
     /// take the optimizer step and update the EMA, as [`Self::step`] does with its own.
     pub fn apply_gradient(&mut self, flat: &[f32]) -> Result<(), String> {
-        if !self.pending_shard {
-            return Err("apply_gradient without a shard gradient".into());
-        }
+        self.check_gradient(flat)?;
         let dims = self.config.model.layer_dims();
-        let want: usize = dims.iter().map(|(i, o)| i * o + o).sum();
-        if flat.len() != want {
-            return Err(format!(
-                "a gradient of {} values for a network of {want}",
-                flat.len()
-            ));
-        }
-        if let Some(bad) = flat.iter().position(|g| !g.is_finite()) {
-            return Err(format!("the gradient is not finite at entry {bad}"));
-        }
         let mut grads = GradientsParams::new();
         let mut at = 0;
         let plain = |v: &[f32], shape: Vec<usize>| burn::tensor::TensorData::new(v.to_vec(), shape);
         for (layer, &(i, o)) in self.net.layers.iter().zip(&dims) {
-            let w = Tensor::<2>::from_data(plain(&flat[at..at + i * o], vec![i, o]), &self.device);
+            let w = Tensor::<2>::from_data(plain(&flat[at..at + i * o], vec![i, o]), &self.device); // [in, out]
             grads.register(layer.weight.id, w.without_autodiff());
             at += i * o;
             if let Some(bias) = &layer.bias {
-                let b = Tensor::<1>::from_data(plain(&flat[at..at + o], vec![o]), &self.device);
+                let b = Tensor::<1>::from_data(plain(&flat[at..at + o], vec![o]), &self.device); // [out]
                 grads.register(bias.id, b.without_autodiff());
             }
             at += o;
@@ -499,6 +524,7 @@ impl Trainer {
             ));
         }
         self.net = ck.to_net(&self.device);
+        self.pending_shard = false; // a shard of the old weights is never applied to the new
         self.ema = self.config.train.ema_decay.map(|_| self.net.valid());
         self.optim = optimizer(&self.config);
         // The learned weight restarts its optimizer with the map's; it takes the checkpoint's

@@ -202,6 +202,7 @@ impl Session {
         shard: f64,
         shards: f64,
     ) -> Result<Float32Array, JsError> {
+        self.shard_losses = None; // a failed call leaves no stale losses
         let (gradient, losses) = self.core.shard_gradient(shard, shards).await.map_err(err)?;
         self.shard_losses = Some(losses);
         Ok(Float32Array::from(gradient.as_slice()))

@@ -675,9 +675,18 @@ fn data_parallel_steps_through_the_session() {
         (la.diagonal + lb.diagonal) as f64,
         (la.off_diagonal + lb.off_diagonal) as f64,
     );
+    let short = a.apply_gradient(&sum[1..], f64::NAN, o).unwrap_err();
+    assert!(short.contains("for a network of"), "{short}");
+    assert!(!a.diverged(), "a refused size is checked before the loss");
     let bad = a.apply_gradient(&sum, f64::NAN, o).unwrap_err();
     assert!(bad.contains("training diverged"), "{bad}");
     assert_eq!(a.steps(), 0, "a diverged sum applied nothing");
+    assert!(a.diverged());
+    let stuck = block_on(a.shard_gradient(0.0, 2.0));
+    assert!(
+        stuck.is_ok(),
+        "the refused step left no shard pending: {stuck:?}"
+    );
     let mut a = session(Method::Lsd);
     let (again, _) = block_on(a.shard_gradient(0.0, 2.0)).unwrap();
     assert_eq!(again, ga, "a fresh replica's shard of the same step");

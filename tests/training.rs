@@ -150,7 +150,7 @@ fn meanflow_target_is_the_eulerian_identity_and_carries_no_gradient() {
         plain(&dx),
     );
     let teacher = net.valid();
-    let h = 1e-3f32;
+    let h = 4e-3f32; // as tests/tangents.rs: truncation ~h^2 and f32 rounding ~1e-7/h both small
     let v_at = |r: f32| teacher.velocity(x.clone() + w.clone() * r, s.clone() + r, t.clone());
     let dv = (v_at(h) - v_at(-h)) / (2.0 * h); // [B, 2]: central difference along (w, 1, 0)
     let target = w.clone() + dv * (t.clone() - s.clone());
@@ -347,11 +347,16 @@ fn a_few_hundred_steps_lower_the_loss_and_kl_for_every_method() {
         }
         let last = mean(&mut tr, 20);
         let kl_after = kl1(&tr);
-        // An absolute fall: every loss has a floor of about 2 (the variance of x1 - x0 given
-        // I_t on the diagonal), and MeanFlow's off-diagonal term has one more, so a ratio would
-        // ask more of it (measured: about -0.47 for the four, -0.35 for MeanFlow).
+        // MeanFlow's loss has a floor of about 2 twice over (the variance of x1 - x0 given I_t,
+        // on the diagonal and in its target), so a ratio would ask more of it: it must fall by
+        // 0.2 (measured 0.35), the others by a tenth (measured about a fifth).
+        let fell = if method == Method::MeanFlow {
+            first - last > 0.2
+        } else {
+            last < 0.9 * first
+        };
         assert!(
-            last.is_finite() && first - last > 0.2,
+            last.is_finite() && fell,
             "{}: loss {first} -> {last}",
             method.name()
         );

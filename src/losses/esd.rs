@@ -13,9 +13,10 @@
 //!   L_ESD,target = E | v_{s,t}(I_s) - sg( v_{s,s} + (t - s)(d/ds v_{s,t} + grad_x v_{s,t} . v_{s,s}) )(I_s) |^2,
 //!
 //! MeanFlow's loss (`losses::meanflow`) with the learned v_{s,s} in place of x1 - x0. Same value,
-//! same fixed point; what differs is that the paper's form descends on a derivative of the
-//! network, d/ds v, whose residual grows with the map's sharpness (measured: its off-diagonal
-//! loss creeps up and diverges at batch 2048, docs/results.md).
+//! same fixed point; what differs is where the gradient goes: the paper's form descends on
+//! d/ds X, a derivative of the network, this one on v_{s,t} alone, a plain regression. At batch
+//! 2048 and lr 1e-3 the paper's form diverged (its off-diagonal loss creeps up, then explodes)
+//! where this one trained stably (docs/results.md).
 
 use super::{plain, sg};
 use crate::config::EsdStop;

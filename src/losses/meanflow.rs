@@ -6,9 +6,9 @@
 //!
 //!   L_MF = E_{(s,t), x0, x1} | v_{s,t}(I_s) - sg( dI/ds + (t - s) (d/ds v_{s,t} + grad_x v_{s,t} . dI/ds)(I_s) ) |^2.
 //!
-//! Unlike ESD no learned velocity enters the target, and its derivative is one forward tangent
-//! of the teacher along (dI/ds, 1, 0), so the student is a plain forward pass: the cheapest of
-//! the five losses.
+//! Unlike ESD the learned diagonal v_{s,s} does not enter the target (only the tangent of the
+//! map's own v_{s,t} does), and that derivative is one forward tangent of the teacher along
+//! (dI/ds, 1, 0), so the student is a plain forward pass (as cheap per step as PSD).
 
 use super::{plain, sg};
 use crate::model::{FlowMapNet, Rows};
