@@ -286,10 +286,9 @@ impl FlowMapNet {
 
     /// v_{s,t}(x) and its derivative along the path r -> (x + r w, s + r, t) at r = 0, that is
     /// d/ds v_{s,t}(x) + (grad_x v_{s,t}(x)) w, for a direction `w`: [B, 2]. One forward tangent:
-    /// the first layer's tangent is (w / sigma) W_x + W_s. Only teachers (MeanFlow's, and ESD's with
-    /// the target stopped) ask for it,
-    /// so, as [`Self::flow_dx`], it keeps no packed path. `x`: [B, 2], `s`, `t`: [B, 1]; returns
-    /// ([B, 2], [B, 2]).
+    /// the first layer's tangent is (w / sigma) W_x + W_s. Only teachers (MeanFlow's, and ESD's
+    /// with the target stopped) ask for it, so, as [`Self::flow_dx`], it keeps no packed path.
+    /// `x`: [B, 2], `s`, `t`: [B, 1]; returns ([B, 2], [B, 2]).
     pub fn velocity_along_s_and_x(
         &self,
         x: Tensor<2>,
