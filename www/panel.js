@@ -9,7 +9,7 @@ import { picks, pickable } from './picks.js';
 import { playing, viewMessage } from './controls.js';
 import { PanelView } from './panel-view.js';
 
-const PRETRAINED = ['lsd', 'psd-mid', 'psd-uniform', 'esd'];
+const PRETRAINED = ['lsd', 'psd-mid', 'psd-uniform', 'esd', 'meanflow'];
 
 // One download and one compile of the wasm for every panel: each worker instantiates this
 // WebAssembly.Module (it can be posted to workers) instead of fetching and compiling its own
