@@ -18,6 +18,7 @@
 //! 2048 and lr 1e-3 the paper's form diverged (its off-diagonal loss creeps up, then explodes)
 //! where this one trained stably (docs/results.md).
 
+use super::meanflow::identity_residual;
 use super::{plain, sg};
 use crate::config::EsdStop;
 use crate::model::{FlowMapNet, Rows};
@@ -51,17 +52,9 @@ pub fn esd_residual(
 /// v_{s,t}(I_s) - sg(v_{s,s} + (t - s)(d/ds v + grad_x v . v_{s,s})): one teacher forward for
 /// v_{s,s} and one tangent along (v_{s,s}, 1, 0); the student is a plain forward pass.
 fn target_stopped(student: &FlowMapNet, teacher: &FlowMapNet, rows: &Rows) -> Tensor<2> {
-    let v_st = student.velocity_rows(rows); // [B, 2]
-    let (x, s, t) = (
-        plain(rows.x.clone()),
-        plain(rows.s.clone()),
-        plain(rows.t.clone()),
-    );
-    let dt = t.clone() - s.clone(); // [B, 1]
-    let v_ss = teacher.velocity(x.clone(), s.clone(), s.clone()); // [B, 2]
-    let (_, dv) = teacher.velocity_along_s_and_x(x, s, t, v_ss.clone()); // [B, 2]
-    let target = sg(v_ss + dv * dt, &v_st); // [B, 2]
-    v_st - target
+    let (x, s) = (plain(rows.x.clone()), plain(rows.s.clone()));
+    let v_ss = teacher.velocity(x, s.clone(), s); // [B, 2]
+    identity_residual(student, teacher, rows, v_ss)
 }
 
 /// d/ds X_{s,t}(I_s) + sg(grad_x X_{s,t}(I_s) . v_{s,s}(I_s)).

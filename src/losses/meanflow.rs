@@ -34,15 +34,27 @@ pub fn meanflow_residual(
     rows: &Rows,
     dx: Tensor<2>,
 ) -> Tensor<2> {
+    identity_residual(student, teacher, rows, plain(dx))
+}
+
+/// v_{s,t}(I_s) - sg(b + (t - s)(d/ds v_{s,t} + grad_x v_{s,t} . b)(I_s)) for a velocity `b`:
+/// [B, 2] at the rows (no autodiff): the Eulerian identity as a regression of v alone. MeanFlow
+/// takes b = x1 - x0; ESD with the target stopped (`losses::esd`) the teacher's v_{s,s}.
+/// Returns [B, 2].
+pub(crate) fn identity_residual(
+    student: &FlowMapNet,
+    teacher: &FlowMapNet,
+    rows: &Rows,
+    b: Tensor<2>,
+) -> Tensor<2> {
     let v_st = student.velocity_rows(rows); // [B, 2]
-    let (x, s, t, dx) = (
+    let (x, s, t) = (
         plain(rows.x.clone()),
         plain(rows.s.clone()),
         plain(rows.t.clone()),
-        plain(dx),
     );
     let dt = t.clone() - s.clone(); // [B, 1]
-    let (_, dv) = teacher.velocity_along_s_and_x(x, s, t, dx.clone()); // [B, 2]
-    let target = sg(dx + dv * dt, &v_st); // [B, 2]
+    let (_, dv) = teacher.velocity_along_s_and_x(x, s, t, b.clone()); // [B, 2]
+    let target = sg(b + dv * dt, &v_st); // [B, 2]
     v_st - target
 }
