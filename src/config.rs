@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The self-distillation objective used for the off-diagonal part of each batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Lagrangian self-distillation: match d/dt X_{s,t} to the velocity at the landing point.
@@ -60,6 +61,7 @@ impl Method {
 
 /// Hidden-layer nonlinearity of the MLP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     /// x sigmoid(x): the reference network's choice.
@@ -76,6 +78,7 @@ pub const OUTPUT_DIM: usize = 2;
 
 /// The network v_{s,t}(x) = sigma MLP([x / sigma, s, t]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// Hidden width. 256 is the reference network.
@@ -113,6 +116,7 @@ impl Default for ModelConfig {
 
 /// Where the PSD residual is measured (see `losses::psd`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum PsdSpace {
     /// |X_{s,t} - sg(X_{u,t} o X_{s,u})|^2: the reference notebook's form.
@@ -126,6 +130,7 @@ pub enum PsdSpace {
 /// Which part of the ESD residual r = d/ds X_{s,t} + grad_x X_{s,t} . v_{s,s} carries the gradient
 /// (see `losses::esd`). Both have the same residual and the same fixed point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum EsdStop {
     /// Only the transport term grad_x X . v_{s,s} is stopped; the gradient flows through
@@ -147,6 +152,7 @@ impl EsdStop {
 
 /// What one gradient-norm clip bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum ClipScope {
     /// Each parameter tensor's norm separately (Burn's `GradientClipping::Norm`).
@@ -158,6 +164,7 @@ pub enum ClipScope {
 
 /// Learning-rate schedule over `steps`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// Constant learning rate (the reference's recipe).
@@ -172,6 +179,7 @@ pub enum Schedule {
 
 /// How the rows of the loss are weighted over the times (s, t).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Weighting {
     /// Every row alike: the paper's 2D code (its weight is the constant 1).
@@ -183,6 +191,7 @@ pub enum Weighting {
 
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub method: Method,
@@ -264,6 +273,7 @@ impl Default for TrainConfig {
 
 /// A whole experiment: network plus training recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub model: ModelConfig,

@@ -10,6 +10,7 @@ use std::f64::consts::{PI, TAU};
 /// A 2-D target distribution. In JSON: `"checkerboard"`, `"eight-gaussians"`, ... or
 /// `{"drawn": {"size": 32, "cells": [...]}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Dataset {
     /// 4x4 unit cells on [-2,2]^2, the 8 cells with (i+j) even, uniform inside a cell.
@@ -32,6 +33,7 @@ pub enum Dataset {
 /// row 0 at the top (y = 2.5) as on a canvas. Points are uniform inside a cell chosen with
 /// probability proportional to its weight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct Drawing {
     pub size: usize,

@@ -41,6 +41,7 @@ pub const MAX_SHARDS: usize = 64;
 
 /// Options of a session that are not part of the training config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// "auto" (WebGPU if it initialises, else `cpu`), "webgpu", "ndarray" or "flex".
@@ -116,6 +117,7 @@ impl Options {
 
 /// The last step of a `train` or `apply_gradient` call.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct StepReport {
     #[serde(flatten)]
     pub losses: Losses,
@@ -125,6 +127,7 @@ pub struct StepReport {
 
 /// One row of the KL table.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct KlReport {
     /// "flow-map", "ode-euler" or "ode-heun".
     pub sampler: &'static str,
@@ -140,6 +143,7 @@ pub struct KlReport {
 
 /// What a checkpoint holds, read without loading it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct CheckpointInfo {
     pub width: usize,
     pub depth: usize,
@@ -151,6 +155,9 @@ pub struct CheckpointInfo {
 /// The facts the page and the bench must agree with the crate on, in one object: the recipes,
 /// the limits every check here enforces, the KL table's N values and the plot square.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+// The JSON-compatible serializer writes maps as objects: `Record`, not `Map`.
+#[cfg_attr(target_arch = "wasm32", tsify(hashmap_as_object))]
 pub struct Facts {
     /// Named recipes: `browser` (the page's defaults) and `reference` (the CLI's).
     pub presets: Presets,
@@ -174,18 +181,21 @@ pub struct Facts {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct SamplerFacts {
     pub name: &'static str,
     pub calls_per_step: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct Presets {
     pub browser: Config,
     pub reference: Config,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct Limits {
     pub max_width: usize,
     pub max_depth: usize,

@@ -34,6 +34,7 @@ pub struct StepLosses {
 /// reads: a weighted loss stays near 1 + log L however large L grows); `weighted` is the
 /// objective a learned weighting minimises, mean(exp(-w) L + w) over both terms' rows.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct Losses {
     pub diagonal: f32,
     pub off_diagonal: f32,

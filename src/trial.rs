@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// The trial's budget, read by the workers through `Session.facts()`.
 #[derive(Clone, Copy, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct TrialPlan {
     /// Wall time the WebGPU trial gets, from when its worker has the WebGPU module (its
     /// download is the network's, not the GPU's): the device, shader compilation (the warm-up
@@ -88,6 +89,7 @@ pub enum GpuTrial {
 /// a fallback adapter (`isFallbackAdapter`, on the info or on the adapter in older browsers).
 /// Fields a browser leaves out read as empty.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct AdapterInfo {
     pub vendor: String,
@@ -162,6 +164,7 @@ pub const GPU_MARGIN: f64 = 1.1;
 
 /// The backend chosen and the sentence the panel shows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct Verdict {
     /// "webgpu", or the CPU backend's name.
     pub backend: String,
@@ -209,6 +212,7 @@ pub fn choose(cpu: Backend, cpu_ms: f64, gpu: &GpuTrial) -> Result<Verdict, Stri
 /// Where the batch search stands after timing `timed` = [(batch, ms per step), ...], the first
 /// the recipe's batch and each next one double the last.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct BatchSearch {
     /// The batch to time next, if the search goes on.
     pub next: Option<usize>,

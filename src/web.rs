@@ -13,6 +13,52 @@ use js_sys::{Float32Array, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+// The TypeScript types of the values crossing this API: the serde structs' are derived from
+// their Rust definitions (`#[derive(Tsify)]`: Config, Options, Facts, StepReport, KlReport,
+// Losses, Verdict, BatchSearch, AdapterInfo, CheckpointInfo, Drawing); the two views of typed
+// arrays below get theirs from the same field list that builds them (`typed_view!`).
+
+/// A JS object of Float32Arrays and numbers from the named fields of a Rust struct (typed
+/// arrays, not serde: 3 x 3600 numbers as JS numbers one by one took seconds), and its
+/// TypeScript interface from the same list, so the two cannot drift apart.
+macro_rules! typed_view {
+    ($(#[doc = $doc:literal])* $build:ident($ty:ty) -> $ts:literal,
+     arrays: [$($array:ident),*], numbers: [$($number:ident),*]) => {
+        #[wasm_bindgen(typescript_custom_section)]
+        const _: &str = concat!(
+            "/**", $($doc, "\n",)* " */\nexport interface ", $ts, " {\n",
+            $("    ", stringify!($array), ": Float32Array;\n",)*
+            $("    ", stringify!($number), ": number;\n",)*
+            "}\n"
+        );
+
+        $(#[doc = $doc])*
+        fn $build(v: &$ty) -> Result<JsValue, JsError> {
+            let out = js_sys::Object::new();
+            let set = |k: &str, value: JsValue| {
+                js_sys::Reflect::set(&out, &k.into(), &value)
+                    .map(|_| ())
+                    .map_err(|_| err(format!("cannot build the {}", $ts)))
+            };
+            $(set(stringify!($array), Float32Array::from(v.$array.as_slice()).into())?;)*
+            $(set(stringify!($number), (v.$number as f64).into())?;)*
+            Ok(out.into())
+        }
+    };
+}
+
+typed_view! {
+    /// `density_map`: the KL histogram's bins (index i * bins + j), each bin's term and KL.
+    density_map_view(crate::eval::DensityMap) -> "DensityMapView",
+    arrays: [model, target, terms], numbers: [kl]
+}
+
+typed_view! {
+    /// `against_exact`: the model's and the exact endpoints, each point's error, the triangle.
+    against_exact_view(crate::against_exact::AgainstExact) -> "AgainstExactView",
+    arrays: [model, exact, errors, triangle], numbers: [mean_error, times]
+}
+
 /// A training run in the browser.
 #[wasm_bindgen]
 pub struct Session {
@@ -27,7 +73,10 @@ pub struct Session {
 impl Session {
     /// `Session.create(config, options)`: `config` as in config.rs (missing fields take their
     /// defaults), `options` as `session::Options`. Resolves to a session; rejects with a message.
-    pub async fn create(config: JsValue, options: JsValue) -> Result<Session, JsError> {
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "Config | undefined")] config: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Options | undefined")] options: JsValue,
+    ) -> Result<Session, JsError> {
         console_error_panic_hook::set_once();
         let config: Config = from_js(config, "config")?;
         let options: Options = from_js(options, "options")?;
@@ -48,7 +97,7 @@ impl Session {
     /// Rejects a corrupt or inconsistent file with a message.
     pub async fn resume(
         bytes: &[u8],
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Options | undefined")] options: JsValue,
         lr: Option<f64>,
     ) -> Result<Session, JsError> {
         console_error_panic_hook::set_once();
@@ -77,6 +126,7 @@ impl Session {
 
     /// The crate's facts the page must agree with: `{presets: {browser, reference}, options,
     /// limits, table_steps, reference_kl, plot_range}`.
+    #[wasm_bindgen(unchecked_return_type = "Facts")]
     pub fn facts() -> Result<JsValue, JsError> {
         to_js(&Facts::get())
     }
@@ -84,7 +134,9 @@ impl Session {
     /// Whether `options` name WebGPU outright (`webgpu` or `wgpu`): the worker then loads the
     /// WebGPU module before creating the session. Options that do not validate answer false, so
     /// `create` in the page's module reports them with its message.
-    pub fn needs_webgpu(options: JsValue) -> bool {
+    pub fn needs_webgpu(
+        #[wasm_bindgen(unchecked_param_type = "Options | undefined")] options: JsValue,
+    ) -> bool {
         from_js::<Options>(options, "options")
             .ok()
             .and_then(|o| o.validate().ok())
@@ -95,12 +147,13 @@ impl Session {
     /// `gpu_ms` per step, or failed with `gpu_error`, or stopped because it starved the run
     /// (`starved` = `[ms per step before the trial, ms per step beside it]`), or (none of these)
     /// unfinished within the box, against the CPU backend `options` name at `cpu_ms`.
+    #[wasm_bindgen(unchecked_return_type = "Verdict")]
     pub fn choose_backend(
         cpu_ms: f64,
         gpu_ms: Option<f64>,
         gpu_error: Option<String>,
         starved: Option<Vec<f64>>,
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Options | undefined")] options: JsValue,
     ) -> Result<JsValue, JsError> {
         let cpu = auto_cpu(options, "choose_backend")?;
         let gpu = match (gpu_ms, gpu_error, starved.as_deref()) {
@@ -131,7 +184,11 @@ impl Session {
     /// `auto`'s verdict before any trial, from the adapter's `GPUAdapterInfo` (plus
     /// `isFallbackAdapter`): `{backend, note}` naming the CPU where the adapter is a software
     /// renderer (trial.rs, `software_adapter`), or `null` for a GPU worth timing.
-    pub fn adapter_verdict(info: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "Verdict | null")]
+    pub fn adapter_verdict(
+        #[wasm_bindgen(unchecked_param_type = "AdapterInfo")] info: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Options | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
         let cpu = auto_cpu(options, "adapter_verdict")?;
         let info: trial::AdapterInfo = from_js(info, "adapter info")?;
         match trial::software_adapter(&info) {
@@ -143,7 +200,11 @@ impl Session {
     /// One step of `auto`'s batch search (trial.rs): `timed` is `[[batch, ms per step], ...]`,
     /// the run's batch first and each next one doubled; resolves to `{next, keep, note}` within
     /// this network's bounds.
-    pub fn grow_batch(&self, timed: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "BatchSearch")]
+    pub fn grow_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "[number, number][]")] timed: JsValue,
+    ) -> Result<JsValue, JsError> {
         let timed: Vec<(usize, f64)> = from_js(timed, "timed")?;
         to_js(&trial::grow_batch(&timed, self.core.batch_limit()).map_err(err)?)
     }
@@ -182,13 +243,14 @@ impl Session {
     }
 
     /// The full config in use (defaults filled in).
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "Config")]
     pub fn config(&self) -> Result<JsValue, JsError> {
         to_js(self.core.config())
     }
 
     /// Run `count` optimizer steps (default 1); resolves to the last step's
     /// `{diagonal, off_diagonal, total, step, lr}`.
+    #[wasm_bindgen(unchecked_return_type = "StepReport")]
     pub async fn train_step(&mut self, count: Option<f64>) -> Result<JsValue, JsError> {
         to_js(&self.core.train(count).await.map_err(err)?)
     }
@@ -209,7 +271,7 @@ impl Session {
     }
 
     /// `{diagonal, off_diagonal, total}` of the last `shard_gradient`: this shard's share.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "Losses")]
     pub fn last_shard_losses(&self) -> Result<JsValue, JsError> {
         match &self.shard_losses {
             Some(l) => to_js(l),
@@ -221,6 +283,7 @@ impl Session {
     /// `off_diagonal`; resolves to `{diagonal, off_diagonal, total, step, lr}` as `train_step`.
     /// A diverged loss, or a gradient of the wrong size or not finite, is an error that applies
     /// nothing.
+    #[wasm_bindgen(unchecked_return_type = "StepReport")]
     pub fn apply_gradient(
         &mut self,
         summed: &[f32],
@@ -261,6 +324,7 @@ impl Session {
 
     /// KL(p_true || q_model) after `n_steps` jumps (default 1), with the estimator's noise
     /// floor: `{n_steps, kl, noise_floor, samples}`.
+    #[wasm_bindgen(unchecked_return_type = "KlReport")]
     pub async fn kl(
         &self,
         n_steps: Option<f64>,
@@ -292,6 +356,7 @@ impl Session {
 
     /// Up to `points` more samples of the row `kl_begin` began: its report (as `kl`'s, `step`
     /// the step it was begun at) once all are in, else null.
+    #[wasm_bindgen(unchecked_return_type = "KlReport | null")]
     pub async fn kl_continue(&mut self, points: f64) -> Result<JsValue, JsError> {
         match self.core.kl_continue(points).await.map_err(err)? {
             Some(report) => to_js(&report),
@@ -304,51 +369,23 @@ impl Session {
     /// endpoints of `sample`'s noise, each point's error, and the mean one-jump error at index
     /// i * (times + 1) + j for s = i / times < t = j / times, NaN elsewhere), `mean_error`,
     /// `times`.
+    #[wasm_bindgen(unchecked_return_type = "AgainstExactView")]
     pub async fn against_exact(&mut self, n_steps: f64) -> Result<JsValue, JsError> {
         let view = self.core.against_exact(n_steps).await.map_err(err)?;
-        // Typed arrays, as density_map: thousands of numbers one by one are slow.
-        let out = js_sys::Object::new();
-        let set = |k: &str, v: &JsValue| {
-            js_sys::Reflect::set(&out, &k.into(), v)
-                .map(|_| ())
-                .map_err(|_| err("cannot build the view".into()))
-        };
-        for (k, v) in [
-            ("model", &view.model),
-            ("exact", &view.exact),
-            ("errors", &view.errors),
-            ("triangle", &view.triangle),
-        ] {
-            set(k, &Float32Array::from(v.as_slice()).into())?;
-        }
-        set("mean_error", &view.mean_error.into())?;
-        set("times", &(view.times as f64).into())?;
-        Ok(out.into())
+        against_exact_view(&view)
     }
 
     /// Where `kl(n_steps, sampler)` comes from: `{model, target, terms, kl}`, each array the
     /// 60 x 60 bins of the estimator (index i * 60 + j, i the x bin, j the y bin from the
     /// bottom); `terms` are each bin's share of KL and sum to `kl`.
+    #[wasm_bindgen(unchecked_return_type = "DensityMapView")]
     pub async fn density_map(
         &self,
         n_steps: Option<f64>,
         sampler: Option<String>,
     ) -> Result<JsValue, JsError> {
         let map = self.core.density_map(n_steps, sampler.as_deref());
-        let map = map.await.map_err(err)?;
-        // Typed arrays, not serde: 3 x 3600 numbers as JS numbers one by one took seconds.
-        let out = js_sys::Object::new();
-        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v);
-        for (k, v) in [
-            ("model", &map.model),
-            ("target", &map.target),
-            ("terms", &map.terms),
-        ] {
-            set(k, &Float32Array::from(v.as_slice()).into())
-                .map_err(|_| err("cannot build the map".into()))?;
-        }
-        set("kl", &map.kl.into()).map_err(|_| err("cannot build the map".into()))?;
-        Ok(out.into())
+        density_map_view(&map.await.map_err(err)?)
     }
 
     /// `points` (a Float32Array of x, y pairs, taken as noise at time 0) carried to time `t` in
@@ -379,6 +416,7 @@ impl Session {
     /// A drawn target (`{size, cells}`, the `drawn` dataset of a config) from an image's
     /// `size` x `size` RGBA pixels: dark pixels carry mass (`invert`: light ones). Throws for an
     /// image of one colour or wrong sizes.
+    #[wasm_bindgen(unchecked_return_type = "Drawing")]
     pub fn target_from_image(rgba: &[u8], size: f64, invert: bool) -> Result<JsValue, JsError> {
         let size = session::whole(size, "size", 2, crate::data::MAX_DRAWING_SIZE).map_err(err)?;
         to_js(&target_file::drawing_from_image(rgba, size, invert).map_err(err)?)
@@ -386,6 +424,7 @@ impl Session {
 
     /// A drawn target from CSV text of x, y points (any scale). Throws, naming the line, for
     /// text that is not points.
+    #[wasm_bindgen(unchecked_return_type = "Drawing")]
     pub fn target_from_csv(text: &str) -> Result<JsValue, JsError> {
         to_js(&target_file::drawing_from_csv(text).map_err(err)?)
     }
@@ -399,6 +438,7 @@ impl Session {
 
     /// What a checkpoint holds, without loading it: `{width, depth, step, model}`. Throws for a
     /// corrupt file. The page uses it to give a panel the architecture of shipped weights.
+    #[wasm_bindgen(unchecked_return_type = "CheckpointInfo")]
     pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsError> {
         to_js(&session::Session::checkpoint_info(bytes).map_err(err)?)
     }

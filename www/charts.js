@@ -57,6 +57,12 @@ function line(g, pts, color, dash = []) {
  * replaces (`odeRows`: Euler, 1 call per step, and Heun, 2; null until computed) and the floor.
  * The flow map's curve sitting left of the ODE's at the same KL is the calls it saves.
  */
+/**
+ * @param {HTMLCanvasElement} c
+ * @param {import('./flowmap.js').KlReport[] | null} rows
+ * @param {number[] | null} reference
+ * @param {import('./flowmap.js').KlReport[] | null} odeRows
+ */
 export function drawKlVsN(c, rows, reference, odeRows) {
   const box = frame(c, 'KL vs network calls');
   if (!rows) return;

@@ -6,8 +6,10 @@ import { clearPicks } from './picks.js';
 
 export let playing = false;
 
+/** @returns {import('./protocol.js').Command} the view control's value is one of protocol.js's View */
 export function viewMessage() {
-  return { type: 'set_view', view: $('view').value, t: Number($('t').value) };
+  const view = /** @type {import('./protocol.js').View} */ ($('view').value);
+  return { type: 'set_view', view, t: Number($('t').value) };
 }
 
 export function setPlaying(on) {

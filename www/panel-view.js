@@ -23,7 +23,7 @@ export class PanelView {
     /** @type {any} */ this.shown;
     /** @type {number[]} */ this.losses;
     /** @type {any[]} */ this.klHistory;
-    /** @type {any} */ this.odeRows;
+    /** @type {import('./flowmap.js').KlReport[] | null} */ this.odeRows;
   }
 
   // The KL table's columns, one per N of the crate's table.
@@ -42,6 +42,7 @@ export class PanelView {
     b.dataset.backend = backend;
   }
 
+  /** @param {import('./flowmap.js').Config} config */
   showArchitecture({ model, train }) {
     const a = this.q('.arch');
     a.textContent = `${model.depth}×${model.width}`;
@@ -164,6 +165,10 @@ export class PanelView {
 
   // Rows arrive one by one (N = 1 first); `complete` marks the whole table. data-first-step and
   // data-step record the training step of the newest KL(N=1) and of the newest full table.
+  /**
+   * @param {import('./flowmap.js').KlReport[]} rows @param {number} step
+   * @param {number} seconds @param {boolean} complete
+   */
   showKl(rows, step, seconds, complete) {
     const table = this.q('.kl');
     if (rows.length === 1) {

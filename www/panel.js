@@ -74,9 +74,15 @@ export class Panel extends PanelView {
     wasmModule.then((module) => this.send({ type: 'wasm', module }), (e) => this.error(`could not load the wasm: ${e.message}`));
   }
 
+  /** @param {import('./protocol.js').Command} msg @param {Transferable[]} [transfer] */
   send(msg, transfer = []) { this.worker.postMessage(msg, transfer); }
 
   // The next message of `type` after sending `msg` (tests and the soak script use it).
+  /**
+   * @param {import('./protocol.js').Command} msg
+   * @param {import('./protocol.js').Reply['type']} type
+   * @returns {Promise<any>} the reply (its type is the caller's `type`)
+   */
   ask(msg, type) {
     return new Promise((resolve) => { this.waiters.push({ type, resolve }); this.send(msg); });
   }
@@ -227,6 +233,7 @@ export class Panel extends PanelView {
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
+  /** @param {import('./protocol.js').Reply} msg */
   receive(msg) {
     const w = this.waiters.findIndex((x) => x.type === msg.type); // the oldest question of this type
     if (w >= 0) this.waiters.splice(w, 1)[0].resolve(msg);

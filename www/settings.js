@@ -7,6 +7,7 @@ import { $, status, panels } from './page-shared.js';
 const DEFAULT_METHODS = ['lsd', 'psd-mid'];
 // The crate's facts (presets, limits, the KL table's N values, the plot square), from the first
 // worker to load: the page keeps no copy of them (Session.facts() in src/session.rs).
+/** @type {import('./flowmap.js').Facts | null} */
 export let facts = null;
 export const drawing = new Drawing($('draw-canvas'), () => saveSettings());
 
@@ -17,6 +18,7 @@ export function dataset() {
 
 // The training recipe: the crate's browser preset (Config::browser, which says why each value)
 // with the controls' fields. The crate checks it; a rejected field comes back as a panel error.
+/** @param {import('./flowmap.js').Method} method @returns {import('./flowmap.js').Config} */
 export function recipe(method) {
   const num = (id) => Number($(id).value);
   const { model, train } = facts.presets.browser;
@@ -28,6 +30,7 @@ export function recipe(method) {
 
 // Once, from the first worker that loads: fill the controls the URL left empty with the preset,
 // bound the number inputs by the crate's limits, and offer the KL table's N values.
+/** @param {import('./flowmap.js').Facts} f */
 export function adoptFacts(f) {
   if (facts) return;
   facts = f;

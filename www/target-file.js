@@ -13,6 +13,7 @@ async function targetFromFile(file) {
   if (!file) return;
   const worker = panels.find((p) => p.ready);
   if (!worker) { note.textContent = 'the models are still starting: try again in a moment'; return; }
+  /** @type {import('./protocol.js').TargetFile} */
   let msg;
   const csv = /\.csv$/i.test(file.name) || file.type === 'text/csv';
   if (csv) {

@@ -23,6 +23,10 @@ function quarters(g, c) {
  * left, red where the model lacks mass the target has, blue where it puts extra mass; the terms
  * add up to the KL in the table), with a key (bottom right).
  */
+/**
+ * @param {CanvasRenderingContext2D} g @param {HTMLCanvasElement} c
+ * @param {import('./flowmap.js').DensityMapView} map @param {number} bins @param {number} n
+ */
 export function drawDensity(g, c, map, bins, n) {
   const half = c.width / 2;
   const cell = half / bins;
@@ -125,6 +129,11 @@ export function drawPaths(g, paths, n, at) {
  * 0 <= s < t <= 1 (bottom left: s across, t up; blue is learned, red the worst jump), and a
  * key (bottom right).
  * `at(x, y)` maps a plot point into a half-size square at the origin.
+ */
+/**
+ * @param {CanvasRenderingContext2D} g @param {HTMLCanvasElement} c
+ * @param {import('./flowmap.js').AgainstExactView} view @param {number} n
+ * @param {(x: number, y: number) => [number, number]} at
  */
 export function drawExact(g, c, view, n, at) {
   const half = c.width / 2;

@@ -29,6 +29,7 @@ let klPointsPerMs = null; // base points times network calls per ms, from the la
 
 export function beginTable(withOde) {
   const steps = state.facts.table_steps;
+  /** @type {{n: number, sampler?: string, calls?: number}[]} */
   const rows = steps.map((n) => ({ n, sampler: undefined }));
   if (withOde || state.tables % ODE_EVERY === 0) {
     const most = Math.max(...steps);

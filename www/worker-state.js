@@ -10,6 +10,7 @@ export const state = {
   running: false,
   // What the 'samples' message draws: N ('set_n'), the view and its t ('set_view'), the picks.
   nSteps: 1,
+  /** @type {import('./protocol.js').View} */
   view: 'samples',
   time: 1,
   picks: null, // Float32Array of picked start points (the crate bounds their number), or null
@@ -18,7 +19,8 @@ export const state = {
   // Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
   preempted: false,
   sessionOptions: {}, // the options of the last 'init', reused when adopting an architecture
-  facts: null, // Session.facts(), read once wasm is loaded
+  /** @type {import('./flowmap.js').Facts | null} Session.facts(), read once wasm is loaded */
+  facts: null,
   dead: false, // set when the wasm instance trapped or the GPU device is gone
   auto: null, // the 'auto' options while this session's backend is still to be decided
   exactPrimed: false, // this session's exact side is computed (the 'exact' view)
@@ -37,6 +39,7 @@ export const SLICE_MS = 100;
 
 let busy = Promise.resolve();
 
+/** @param {import('./protocol.js').Reply} msg @param {Transferable[]} [transfer] */
 export const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 // A failed command posts its message; the session is intact and keeps training if it was.
 // Only a failed training step (divergence) stops the loop, in trainSlice. A trap (out of memory,
@@ -49,6 +52,7 @@ export const fail = (e) => {
 };
 // Marks a failure to make a session ('init' or 'resume'): the page falls back only for those.
 export const making = (of) => (e) => { if (!(e instanceof WebAssembly.RuntimeError)) e = Object.assign(new Error(String(e.message || e)), { of }); throw e; };
+/** @param {'crashed' | 'device-lost'} type @param {string} message */
 export function die(type, message) {
   if (state.dead) return;
   state.dead = true;

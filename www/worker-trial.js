@@ -165,6 +165,7 @@ function postBackend(trial) {
 // batch's (the crate's grow_batch): a GPU is nearly as fast with many more samples, and a
 // larger batch lowers the gradient noise. The timed steps are training steps of this run.
 async function growBatch() {
+  /** @type {[number, number][]} [batch, ms per step] */
   const batches = [];
   let keep = state.session.config.train.batch_size;
   try {

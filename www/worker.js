@@ -1,87 +1,7 @@
 // @ts-check
 // Training worker: owns one wasm Session, so the page thread only draws.
 //
-// Protocol (tagged messages):
-//   page -> worker
-//     {type: 'wasm', module}            the compiled WebAssembly.Module (the page compiles it
-//                                       once for all workers); the worker answers 'booted'
-//     {type: 'init', config, options}   create (or re-create) the session; config as in config.rs.
-//                                       The crate checks both; a rejected one posts 'error' and
-//                                       the old session goes on as it was
-//     {type: 'resume', bytes, options, lr, batch}
-//                                       continue a saved run (Session.save_run bytes) exactly;
-//                                       `lr` (optional) replaces its learning rate; `batch`, the
-//                                       recipe's, replaces a larger one grown on WebGPU when the
-//                                       run lands on the CPU
-//     {type: 'snapshot'}                save the run now (answers 'run')
-//     {type: 'play'} / {type: 'pause'}  start / stop the training loop
-//     {type: 'step'}                    one optimizer step, then report
-//     {type: 'set_n', n}                number of flow-map jumps for drawn samples (the crate's
-//                                       limits.max_n_steps bounds it)
-//     {type: 'set_view', view, t}       what 'samples' carries: 'samples' (N-step samples),
-//                                       'trajectories' (paths through the N jumps), 'time'
-//                                       (X_{0,t} at slider time t, one network call), 'density'
-//                                       (the model's and target's histograms and KL map at N)
-//                                       or 'grid' (a grid of noise pushed through N jumps to t)
-//     {type: 'set_picks', points}       start points [x0, y0, ...] whose paths (N jumps, and the
-//                                       ODE finely) the samples view draws
-//     {type: 'target_file', kind, ...}  a target from a file: {kind: 'image', rgba, size, invert}
-//                                       or {kind: 'csv', text}; answers 'target_made' or 'error'
-//     {type: 'kl_table'}                compute the KL-vs-N table now
-//     {type: 'save'}                    ask for the weights
-//     {type: 'load', bytes, adopt}      replace the weights (Uint8Array); with adopt, first take
-//                                       the checkpoint's width and depth (shipped weights)
-//     {type: 'stats'}                   answers 'stats'
-//     {type: 'probe', config, options}  in a trial worker (started by a panel's worker under
-//                                       'auto'): load the WebGPU module (answers 'probe-ready'),
-//                                       time this recipe on WebGPU, answer 'probe'
-//     {type: 'test-crash'}              tests only: fail as a wasm trap does (the page must
-//                                       replace this worker)
-//     {type: 'test-lose-device'}        tests only: destroy the WebGPU device
-//     {type: 'test-trial', gpu_ms, any_adapter}
-//                                       tests only: 'auto''s WebGPU trial answers with gpu_ms, or
-//                                       (any_adapter) is timed even on a software adapter
-//   worker -> page
-//     {type: 'booted', facts}           wasm is loaded: the page may send 'init'. `facts`: the
-//                                       crate's presets, limits, KL table N values, plot square
-//                                       (Session.facts(); the page keeps no copies)
-//     {type: 'status', text}            slow phases: loading wasm, initialising WebGPU, ...
-//     {type: 'ready', backend, note, config, step, resumed}
-//     {type: 'backend', backend, note, trial, config, step}
-//                                       'auto' decided by its timed trial: `trial.note` says
-//                                       both timings and the choice; the run goes on. After a
-//                                       move to WebGPU a second one follows, `trial.note` saying
-//                                       the batch the search chose
-//     {type: 'probe', ms, error}        from a trial worker: WebGPU's ms per step, or why not
-//     {type: 'run', bytes, step, seconds}
-//                                       the whole run (Session.save_run), every AUTOSAVE_MS of
-//                                       training, on 'ready' and on 'snapshot': the page stores it
-//     {type: 'diverged', message, step} training stopped: the loss diverged
-//     {type: 'crashed', message}        the wasm instance trapped: this worker is dead
-//     {type: 'device-lost', message}    the WebGPU device is gone: this worker is dead
-//     {type: 'stats', wasm_bytes, step} wasm memory of this worker
-//     {type: 'progress', step, losses, steps_per_sec, lr}
-//     {type: 'target', points}          samples of the target (for the faint background)
-//     {type: 'samples', view, n, t, points, reference}
-//         view 'samples':      points = N-step samples [x0, y0, x1, y1, ...]
-//         view 'trajectories': points = the N + 1 stages of TRAJECTORY_POINTS paths, one stage
-//                              after the other; reference = their interpolant end points x1
-//         view 'time':         points = X_{0,t}(x0); reference = the interpolant I_t
-//         view 'density':      map = {model, target, terms, kl} (Session.density_map)
-//         view 'grid':         points = the grid pushed to t; grid = {lines, per_line}
-//         and with picks:      paths = {map: N + 1 stages, ode: ODE_PATH_STEPS + 1 stages}
-//     {type: 'target_made', drawing, error}
-//                                       {size, cells} from 'target_file', or why not
-//     {type: 'kl_ode', rows, step}      the ODE's KL rows (Euler, Heun at the table's N), after
-//                                       the flow map's table is complete
-//     {type: 'kl_table', rows, step, seconds, complete}
-//                                       [{n_steps, kl, noise_floor, samples}, ...] at `step`,
-//                                       after `seconds` of training (wall clock, this session);
-//                                       sent once per row as the table fills (N = 1 first)
-//     {type: 'saved', bytes}            Uint8Array
-//     {type: 'loaded', step, config}   new weights (trained `step` steps); training time restarts
-//     {type: 'error', message, of}      a failed command; the session keeps its state. `of` is
-//                                       'init' or 'resume' when making a session failed
+// The messages it takes and posts, with their types and what each means: protocol.js.
 //
 // The worker's parts, by concept: worker-state.js (the state they share, posting, failing, the
 // command queue), worker-wasm.js (the crate's two wasm modules and the WebGPU device),
@@ -101,6 +21,7 @@ import { trainSlice, loop } from './worker-loop.js';
 setTrialScript(import.meta.url);
 
 self.onmessage = (ev) => {
+  /** @type {import('./protocol.js').Command} */
   const msg = ev.data;
   if (state.dead) return; // the page is replacing this worker
   switch (msg.type) {
@@ -255,7 +176,7 @@ self.onmessage = (ev) => {
       });
       break;
     default:
-      fail(`unknown message type '${msg.type}'`);
+      fail(`unknown message type '${/** @type {any} */ (msg).type}'`);
   }
 };
 
