@@ -201,7 +201,7 @@ export class Panel extends PanelView {
   }
 
   // Checkpoints shipped with the site (www/pretrained/, made with the CLI at the reference
-  // budget on the checkerboard; README). The panel takes their width and depth (LSD's is 6x256);
+  // budget on the checkerboard; README). The panel takes their width and depth (LSD and ESD: 6x256);
   // Reset goes back to the controls' network.
   async loadPretrained() {
     const method = this.q('.method').value;
