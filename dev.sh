@@ -66,6 +66,8 @@ run_e2e() {
   node tests/e2e/firefox.mjs
   say "end-to-end: nothing lost (resume after reload, dead worker, hostile calls, divergence, device loss)"
   node tests/e2e/reliability.mjs
+  say "end-to-end: a panel on several workers (count, bit-identical replicas, a dead replica, resume, divergence)"
+  node tests/e2e/workers.mjs
   say "end-to-end: the views (ODE rows, density and KL map, warped grid, paths, file targets, phone)"
   node tests/e2e/views.mjs
   say "end-to-end: auto on a software WebGPU adapter never stalls the run (90 s)"

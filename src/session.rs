@@ -39,6 +39,31 @@ pub const MAX_STEPS_PER_CALL: usize = 10_000;
 /// a tab is given (navigator.hardwareConcurrency).
 pub const MAX_SHARDS: usize = 64;
 
+/// Most workers the page gives a panel by itself (`workers_for` without a request): each is a
+/// wasm instance with its own copy of the run (tens of MB), and past 8 a shard of the browser
+/// batch (1024 rows, 256 off the diagonal) is 32 off-diagonal rows, where the per-step
+/// exchange of the gradient (one buffer per worker each way) costs more than the shard.
+/// `?workers=` may ask for up to [`MAX_SHARDS`].
+pub const MAX_AUTO_WORKERS: usize = 8;
+
+/// How many workers a panel trains with (data-parallel replicas, itself included):
+/// `requested` (the page's `?workers=`) if given, else the visitor's `cores`
+/// (navigator.hardwareConcurrency; not a number where the browser hides it: then 1) shared
+/// evenly among the `panels` that train, at least 1 and at most [`MAX_AUTO_WORKERS`]. A run
+/// may use fewer ([`Session::max_shards`]).
+pub fn workers_for(cores: f64, panels: f64, requested: Option<f64>) -> Result<usize, String> {
+    if let Some(k) = requested {
+        return whole(k, "workers", 1, MAX_SHARDS);
+    }
+    let panels = whole(panels, "panels", 1, MAX_SHARDS)?;
+    let cores = if cores.is_finite() && cores >= 1.0 {
+        cores.floor() as usize
+    } else {
+        1
+    };
+    Ok((cores / panels).clamp(1, MAX_AUTO_WORKERS))
+}
+
 /// Options of a session that are not part of the training config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -207,6 +232,8 @@ pub struct Limits {
     pub max_points: usize,
     pub max_point_jumps: usize,
     pub max_steps_per_call: usize,
+    /// Most workers one panel may ask for (`?workers=`).
+    pub max_workers: usize,
 }
 
 impl Facts {
@@ -227,6 +254,7 @@ impl Facts {
                 max_points: MAX_POINTS,
                 max_point_jumps: MAX_POINT_JUMPS,
                 max_steps_per_call: MAX_STEPS_PER_CALL,
+                max_workers: MAX_SHARDS,
             },
             table_steps: TABLE_STEPS.to_vec(),
             reference_kl: REFERENCE_KL
@@ -400,6 +428,12 @@ impl Session {
         let shards = whole(shards, "shards", 1, MAX_SHARDS)?;
         let shard = whole(shard, "shard", 0, shards - 1)?;
         self.trainer.shard_gradient(shard, shards).await
+    }
+
+    /// Most shards a step of this run can be split into: a worker count above it trains on
+    /// this many (see [`Trainer::max_shards`]), never above [`MAX_SHARDS`].
+    pub fn max_shards(&self) -> usize {
+        self.trainer.max_shards().min(MAX_SHARDS)
     }
 
     /// The other half: applies the summed gradient of all shards, whose summed loss terms are

@@ -316,6 +316,17 @@ impl Trainer {
         self.pending_shard = false;
     }
 
+    /// Most shards one step of this run can be split into ([`Self::shard_gradient`]): every
+    /// shard needs a row of both parts of the batch, and a learned loss weighting trains on one
+    /// worker (its weight's own gradient is not part of the flat buffer), so then 1.
+    pub fn max_shards(&self) -> usize {
+        if self.weight.is_some() {
+            return 1;
+        }
+        let (nd, no) = self.config.train.split();
+        nd.min(no).max(1)
+    }
+
     /// Data-parallel training, one replica's half of a step: the gradient of shard `k` of
     /// `shards` of the next batch, as one flat buffer in the layers' order (each layer's weight
     /// [in, out] row-major, then its bias), scaled so that the K shards' buffers sum to the

@@ -279,6 +279,25 @@ impl Session {
         }
     }
 
+    /// Most workers a step of this run can use: the core's shard limit on a CPU backend, 1 on
+    /// WebGPU (one device; replicas would be CPU workers, far slower than it).
+    #[wasm_bindgen(getter)]
+    pub fn max_shards(&self) -> usize {
+        if self.backend.is_cpu() {
+            self.core.max_shards()
+        } else {
+            1
+        }
+    }
+
+    /// `Session.workers_for(cores, panels, requested)`: how many workers a panel trains with,
+    /// from navigator.hardwareConcurrency, the number of training panels and the page's
+    /// `?workers=` (undefined for none); the rule is `session::workers_for`. Throws for a bad
+    /// request.
+    pub fn workers_for(cores: f64, panels: f64, requested: Option<f64>) -> Result<usize, JsError> {
+        session::workers_for(cores, panels, requested).map_err(err)
+    }
+
     /// Applies the summed gradient of all replicas, whose summed losses are `diagonal` and
     /// `off_diagonal`; resolves to `{diagonal, off_diagonal, total, step, lr}` as `train_step`.
     /// A diverged loss, or a gradient of the wrong size or not finite, is an error that applies

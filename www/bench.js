@@ -10,6 +10,12 @@
 //                                 the reference's and the browser's preset (&sizes=browser for
 //                                 one), and the loss after those steps; the counts do not
 //                                 depend on the adapter, so SwiftShader gives the same figures
+//   ?mode=parallel&workers=1,2&seconds=60&every=5&batches=256,512
+//                                 data-parallel training (replica-pool.js, what a panel does) with
+//                                 K workers, one run per K and batch, one after the other: steps/s,
+//                                 ms per step (the leader's own shard, its apply, the exchange),
+//                                 and the training time to KL(N=1) <= &target= (0.405), KL with
+//                                 100k samples every `every` seconds of training
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
 //                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
 //                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
@@ -19,6 +25,7 @@ const params = new URLSearchParams(location.search);
 const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js' };
 const glue = await import(MODULES[params.get('module') || 'page']);
 const { Session } = glue;
+const { ReplicaPool } = await import('./replica-pool.js');
 
 const out = document.getElementById('out');
 const backend = params.get('backend') || 'flex';
@@ -49,9 +56,8 @@ async function speed() {
   return rows;
 }
 
-async function quality() {
-  const seconds = Number(params.get('seconds') || 120);
-  const every = Number(params.get('every') || 15);
+// The browser's default recipe with `&method=` and the URL's overrides.
+function recipeFromParams() {
   const cfg = withMethod(Session.facts().presets.browser, params.get('method') || 'lsd');
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
   // and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
@@ -59,7 +65,13 @@ async function quality() {
   if (params.has('activation')) cfg.model.activation = params.get('activation');
   for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
   for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) cfg.train[k] = params.get(k);
-  const s = await Session.create(cfg, { backend, eval_samples: 100000 });
+  return cfg;
+}
+
+async function quality() {
+  const seconds = Number(params.get('seconds') || 120);
+  const every = Number(params.get('every') || 15);
+  const s = await Session.create(recipeFromParams(), { backend, eval_samples: 100000 });
   /** @type {any} rows with the noise floor as a property (what the bench's reader expects) */
   const rows = [];
   let trained = 0; // seconds spent training, evaluation excluded
@@ -78,6 +90,68 @@ async function quality() {
   }
   rows.noise_floor = (await s.kl(1)).noise_floor;
   return { rows, noise_floor: rows.noise_floor, backend: s.backend };
+}
+
+// Data-parallel training with K workers, as a panel's worker does it (the pool's step), on this
+// thread as the leader; K = 1 is the panel's one-worker path (train_step with several steps).
+/** @param {WebAssembly.Module} module */
+async function parallel(module) {
+  const seconds = Number(params.get('seconds') || 60);
+  const every = Number(params.get('every') || 5);
+  const target = Number(params.get('target') || 0.405);
+  const ks = (params.get('workers') || '1,2').split(',').map(Number);
+  const base = recipeFromParams();
+  const batches = (params.get('batches') || String(base.train.batch_size)).split(',').map(Number);
+  const rows = [];
+  for (const batch of batches) {
+    for (const k of ks) {
+      const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
+      const s = await Session.create(cfg, { backend, eval_samples: 100000 });
+      const pool = new ReplicaPool(module);
+      pool.resize(Math.min(k, s.max_shards));
+      const chunk = 5; // steps between clock reads
+      const train = async () => {
+        if (pool.size === 1) return s.train_step(chunk);
+        let r;
+        for (let i = 0; i < chunk; i++) r = await pool.step(s);
+        return r;
+      };
+      await train(); // warm-up: the replicas boot and take their copies (not timed)
+      pool.takeStats();
+      const from = s.steps;
+      let trained = 0;
+      let next = every;
+      let reached = null;
+      let last = { seconds: 0, kl1: Infinity };
+      const curve = [];
+      while (trained < seconds) {
+        const t0 = performance.now();
+        await train();
+        trained += (performance.now() - t0) / 1000;
+        if (trained >= next || trained >= seconds) {
+          const kl1 = (await s.kl(1)).kl;
+          curve.push({ seconds: trained, steps: s.steps, kl1 });
+          // The time of the crossing, linear between the two evaluations around it.
+          if (reached == null && kl1 <= target) reached = last.kl1 === Infinity ? trained : last.seconds + ((trained - last.seconds) * (last.kl1 - target)) / (last.kl1 - kl1);
+          last = { seconds: trained, kl1 };
+          next += every;
+        }
+      }
+      const steps = s.steps - from;
+      const st = pool.takeStats();
+      const ms = (trained * 1000) / steps;
+      const row = {
+        workers: pool.size, batch, steps, seconds: trained, steps_per_sec: steps / trained, ms,
+        own_ms: pool.size > 1 ? st.own : ms, apply_ms: pool.size > 1 ? st.apply : 0, exchange_ms: pool.size > 1 ? st.exchange : 0,
+        seconds_to_target: reached, kl1: last.kl1, curve,
+      };
+      rows.push(row);
+      log(`K=${row.workers} batch ${batch}: ${row.steps_per_sec.toFixed(1)} steps/s, ${ms.toFixed(2)} ms/step (own ${row.own_ms.toFixed(2)}, apply ${row.apply_ms.toFixed(2)}, exchange ${row.exchange_ms.toFixed(2)}), KL(N=1) ${last.kl1.toFixed(3)} after ${trained.toFixed(0)} s, <= ${target} at ${reached == null ? 'never' : `${reached.toFixed(1)} s`}`);
+      pool.terminate();
+      s.free();
+    }
+  }
+  return { target, rows };
 }
 
 // Counts WebGPU calls by wrapping the JS API's methods; `counts` is reset per measurement.
@@ -121,11 +195,14 @@ async function gpu() {
 }
 
 try {
-  await glue.default();
-  out.textContent = `backend ${backend}`;
   const mode = params.get('mode') || 'speed';
-  const run = { quality, gpu, speed }[mode];
-  if (!run) throw new Error(`unknown mode '${mode}' (expected speed, quality or gpu)`);
+  // The parallel mode's replicas instantiate the same compiled module (as the page's workers do).
+  const module = mode === 'parallel' ? await WebAssembly.compileStreaming(fetch(new URL('flowmap_bg.wasm', location.href))) : null;
+  await glue.default(module ? { module_or_path: module } : undefined);
+  out.textContent = `backend ${backend}`;
+  const runs = { quality, gpu, speed, parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
+  const run = runs[mode];
+  if (!run) throw new Error(`unknown mode '${mode}' (expected ${Object.keys(runs).join(', ')})`);
   /** @type {any} */ (window).benchResult = { mode, result: await run() };
 } catch (e) {
   const error = String(e && e.message ? e.message : e);

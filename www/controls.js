@@ -3,6 +3,7 @@
 // the view and its time slider (with its sweep).
 import { $, panels } from './page-shared.js';
 import { clearPicks } from './picks.js';
+import { workersMessage } from './settings.js';
 
 export let playing = false;
 
@@ -34,6 +35,7 @@ $('step').addEventListener('click', () => { setPlaying(false); panels.forEach((p
 $('reset').addEventListener('click', resetAll);
 $('n').addEventListener('change', () => panels.forEach((p) => p.ready && p.send({ type: 'set_n', n: Number($('n').value) })));
 $('backend').addEventListener('change', () => panels.forEach((p) => { p.cpuOnly = false; p.reset(); }));
+$('workers').addEventListener('change', () => panels.forEach((p) => p.ready && p.send(workersMessage())));
 $('dataset').addEventListener('change', () => { showViewControls(); resetAll(); });
 $('view').addEventListener('change', () => { showViewControls(); panels.forEach((p) => p.send(viewMessage())); });
 $('t').addEventListener('input', () => { setSweep(false); showTime(); });

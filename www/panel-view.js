@@ -42,6 +42,15 @@ export class PanelView {
     b.dataset.backend = backend;
   }
 
+  // How many workers train the run (the panel's and its replicas); the title says why fewer
+  // than asked, if so.
+  showWorkers(workers, note) {
+    const w = this.q('.workers');
+    w.textContent = `${workers} worker${workers > 1 ? 's' : ''}`;
+    w.dataset.workers = workers;
+    w.title = note || 'workers training this run (the panel\'s and its data-parallel replicas)';
+  }
+
   /** @param {import('./flowmap.js').Config} config */
   showArchitecture({ model, train }) {
     const a = this.q('.arch');

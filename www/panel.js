@@ -3,7 +3,7 @@
 // session's life (a recipe, a saved run to resume, a fallback when neither can be made), its
 // weights files and the worker's messages. What it shows is PanelView's (panel-view.js).
 import { $, status, mark, panels } from './page-shared.js';
-import { facts, recipe, dataset, adoptFacts } from './settings.js';
+import { facts, recipe, dataset, adoptFacts, workersMessage } from './settings.js';
 import { persist } from './autosave.js';
 import { picks, pickable } from './picks.js';
 import { playing, viewMessage } from './controls.js';
@@ -274,6 +274,7 @@ export class Panel extends PanelView {
           : `ready: ${panels.filter((p) => p.ready).length}/${panels.length} panels`);
         this.firstProgress = true;
         this.send({ type: 'set_n', n: Number($('n').value) });
+        this.send(workersMessage());
         this.send(viewMessage());
         if (picks.length) this.send({ type: 'set_picks', points: picks.flat() });
         if (playing) this.send({ type: 'play' });
@@ -329,7 +330,8 @@ export class Panel extends PanelView {
       case 'diverged': this.diverged(msg); break;
       case 'crashed': this.recover(msg.message); break;
       case 'device-lost': this.recover(msg.message, { cpu: true }); break;
-      case 'stats': break;
+      case 'workers': this.showWorkers(msg.workers, msg.note); break;
+      case 'stats': case 'replicas': break; // answered through ask()
       case 'error':
         if (this.awaiting && (msg.of === 'init' || msg.of === 'resume')) this.notMade(msg.message);
         else this.error(msg.message);

@@ -46,11 +46,16 @@
  * - `target_file`: answers 'target_made'. `kl_table`: compute the KL-vs-N table now.
  * - `save`: ask for the weights. `load`: replace them; with `adopt`, first take the
  *   checkpoint's width and depth (shipped weights). `stats`: answers 'stats'.
+ * - `set_workers`: how many workers train this panel's run (replica-pool.js): the crate's rule
+ *   (Session.workers_for) from the visitor's `cores`, the training `panels` and the URL's
+ *   `requested` (null: none); answers 'workers'.
  * - `probe`: in a trial worker (started by a panel's worker under 'auto'): load the WebGPU
  *   module (answers 'probe-ready'), time this recipe on WebGPU, answer 'probe'.
  * - Tests only: `test-crash` fails as a wasm trap does (the page must replace this worker);
  *   `test-lose-device` destroys the WebGPU device; `test-trial` makes 'auto''s WebGPU trial
- *   answer with `gpu_ms`, or (`any_adapter`) time even a software adapter.
+ *   answer with `gpu_ms`, or (`any_adapter`) time even a software adapter;
+ *   `test-crash-replica` traps one replica worker (it must be replaced); `test-replicas` answers
+ *   'replicas': whether every replica's copy of the run is the run, bit for bit.
  * @typedef {{type: 'wasm', module: WebAssembly.Module}
  *   | {type: 'init', config: Config, options: Options}
  *   | {type: 'resume', bytes: Uint8Array, options: Options, lr?: number | null, seconds?: number, batch?: number}
@@ -62,7 +67,8 @@
  *   | TargetFile
  *   | {type: 'load', bytes: Uint8Array, adopt?: boolean}
  *   | {type: 'probe', config: Config, options: Options}
- *   | {type: 'test-crash'} | {type: 'test-lose-device'}
+ *   | {type: 'set_workers', cores: number, panels: number, requested: number | null}
+ *   | {type: 'test-crash'} | {type: 'test-lose-device'} | {type: 'test-crash-replica'} | {type: 'test-replicas'}
  *   | {type: 'test-trial', gpu_ms?: number, any_adapter?: boolean}} Command
  */
 
@@ -105,6 +111,9 @@
  *   once per row as the table fills (N = 1 first); `kl_ode`: the ODE's rows (Euler, Heun at
  *   the table's N) once the flow map's are complete.
  * - `saved`: the weights. `loaded`: new weights (trained `step` steps); training time restarts.
+ * - `workers`: the workers this run trains on now (the leader and its replicas: `set_workers`'
+ *   count, or fewer where the run cannot use it: WebGPU, a learned weighting, a tiny batch), the
+ *   count asked for, and `note`, why fewer, if so. `replicas`: the answer to 'test-replicas'.
  * - `error`: a failed command, the session keeps its state; `of` is 'init' or 'resume' when
  *   making a session failed.
  * @typedef {{type: 'booted', facts: Facts}
@@ -125,6 +134,8 @@
  *   | {type: 'kl_ode', rows: KlReport[], step: number}
  *   | {type: 'saved', bytes: Uint8Array}
  *   | {type: 'loaded', step: number, config: Config}
+ *   | {type: 'workers', workers: number, wanted: number, note: string}
+ *   | {type: 'replicas', count: number, same: boolean}
  *   | {type: 'error', message: string, of?: 'init' | 'resume'}} Reply
  */
 

@@ -40,15 +40,16 @@ export function adoptFacts(f) {
   $('width').max = f.limits.max_width;
   $('depth').max = f.limits.max_depth;
   $('batch').max = f.limits.max_batch;
+  $('workers').max = f.limits.max_workers;
   $('n').replaceChildren(...f.table_steps.map((n) => new Option(String(n))));
   applyParam('n');
   for (const el of document.querySelectorAll('[data-fact="square"]')) el.textContent = `[−${f.plot_range}, ${f.plot_range}]²`;
 }
 
 // Shareable settings: the URL holds the recipe, dataset, view, N, backend and each panel's
-// method, e.g. ?lr=0.004&batch=256&width=192&depth=5&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
+// method (and `workers` where set: empty is the crate's rule), e.g. ?lr=0.004&batch=256&width=192&depth=5&seed=0&dataset=rings&n=1&methods=lsd,psd-mid
 // A drawing travels as `draw`, its 32x32 cells as base64url bytes (about 1.4 kB).
-export const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend'];
+export const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'view', 't', 'n', 'backend', 'workers'];
 // The settings that make a run: a URL that names other values than the saved run's starts them.
 const RECIPE = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'draw', 'methods'];
 // The URL's settings, or the saved run's (readSettings sets them once, at the start).
@@ -79,10 +80,24 @@ function applyParam(id) {
 
 export function settingsQuery() {
   const q = new URLSearchParams();
-  for (const id of SETTINGS) q.set(id, $(id).value);
+  for (const id of SETTINGS) if ($(id).value !== '') q.set(id, $(id).value);
   q.set('methods', panels.map((p) => p.q('.method').value).join(','));
   if ($('dataset').value === 'drawn' && drawing.shareable) q.set('draw', drawing.encode());
   return q;
 }
 
 export function saveSettings() { history.replaceState(null, '', `?${settingsQuery()}`); }
+
+// How many workers each panel's run trains on: the worker applies the crate's rule
+// (Session.workers_for) to the visitor's cores, the panels that train and the `workers` control
+// (the URL's `?workers=`; empty: the rule alone).
+/** @returns {import('./protocol.js').Command} */
+export function workersMessage() {
+  const v = $('workers').value;
+  return {
+    type: 'set_workers',
+    cores: navigator.hardwareConcurrency || NaN,
+    panels: Math.max(1, panels.filter((p) => !p.stopped).length),
+    requested: v === '' ? null : Number(v),
+  };
+}

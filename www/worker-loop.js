@@ -6,6 +6,7 @@ import { autoSlice, decide } from './worker-trial.js';
 import { sendSamples, drawWait } from './worker-views.js';
 import { beginTable, advanceTable, klWait, KL_PART_MS } from './worker-kl-table.js';
 import { saveRun, lastSave, AUTOSAVE_MS } from './worker-session.js';
+import { trainingPool } from './worker-replicas.js';
 
 let lastDraw = 0;
 
@@ -17,12 +18,15 @@ let lastDraw = 0;
 // does not throttle on wasm). The call's step count aims at SLICE_MS from the last call's time,
 // at most doubling per slice so that a slow first step (shader compilation) does not overshoot.
 // (state.perCall: that step count; a new session, or a move to WebGPU, starts it at 1.)
+// With replicas (worker-replicas.js) the slice's steps are taken one at a time across them.
 export async function trainSlice(maxSteps = Infinity) {
   const t0 = performance.now();
   const count = Math.max(1, Math.min(state.perCall, maxSteps, state.facts.limits.max_steps_per_call));
   let report;
   try {
-    report = await state.session.train_step(count);
+    const pool = trainingPool();
+    if (pool) for (let k = 0; k < count; k++) report = await pool.step(state.session);
+    else report = await state.session.train_step(count);
   } catch (e) {
     state.running = false; // e.g. divergence: continuing would only repeat the error
     if (state.session.diverged) {

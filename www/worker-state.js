@@ -19,6 +19,8 @@ export const state = {
   // Set when 'init' or 'load' arrives: a KL table in progress stops, as it is about old weights.
   preempted: false,
   sessionOptions: {}, // the options of the last 'init', reused when adopting an architecture
+  /** @type {WebAssembly.Module | null} the page's compiled CPU module ('wasm'), which replicas instantiate */
+  module: null,
   /** @type {import('./flowmap.js').Facts | null} Session.facts(), read once wasm is loaded */
   facts: null,
   dead: false, // set when the wasm instance trapped or the GPU device is gone

@@ -16,6 +16,7 @@ import { sendKl } from './worker-kl-table.js';
 import { startTrial, msPerStep, cpuFirst, testTrial, setTrialScript } from './worker-trial.js';
 import { saveRun, adopt, adoptArchitecture, need } from './worker-session.js';
 import { trainSlice, loop } from './worker-loop.js';
+import { setWorkers, replicasStale, crashReplica, replicasAgree } from './worker-replicas.js';
 
 // A backend trial runs in a copy of this worker: this script, not one of its modules.
 setTrialScript(import.meta.url);
@@ -28,6 +29,7 @@ self.onmessage = (ev) => {
     case 'wasm':
       serial(async () => {
         await pageGlue.default({ module_or_path: msg.module });
+        state.module = msg.module;
         state.facts = Session.facts();
         post({ type: 'booted', facts: state.facts });
       });
@@ -93,8 +95,17 @@ self.onmessage = (ev) => {
         }
       });
       break;
+    case 'set_workers':
+      serial(() => setWorkers(msg));
+      break;
     case 'test-crash':
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
+      break;
+    case 'test-crash-replica':
+      serial(crashReplica);
+      break;
+    case 'test-replicas':
+      serial(async () => post({ type: 'replicas', ...(await replicasAgree()) }));
       break;
     case 'test-trial': // tests only: the trial answers now with this WebGPU timing, or (any_adapter)
       // starts again timing even a software adapter
@@ -167,6 +178,7 @@ self.onmessage = (ev) => {
         need();
         if (msg.adopt && await adoptArchitecture(bytes) && state.auto) startTrial(state.auto).catch(fail); // another recipe to time
         state.session.load(bytes);
+        replicasStale(); // the same session and maybe the same step count, other weights
         state.table = null; // about the old weights
         state.trainSeconds = 0;
         post({ type: 'loaded', step: state.session.steps, config: state.session.config });

@@ -7,6 +7,9 @@
 //                                                      fusion (./dev.sh bench builds it) and with)
 //   MODULES=gpu node tests/e2e/bench.mjs gpu webgpu     (the shipped, fused module only: no
 //                                                      extra build after trunk build)
+//   node tests/e2e/bench.mjs parallel flex      (data-parallel: K = 1 and 2 workers, 60 s each,
+//                                                steps/s and the time to KL(N=1) 0.405;
+//                                                EXTRA='&workers=1,2,4&batches=256,512&seconds=90')
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
@@ -40,6 +43,14 @@ try {
       for (const x of r.result) {
         console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(13)} | ${String(x.batch).padStart(5)} | ${x.ms.toFixed(1).padStart(7)} | ${x.gflop.toFixed(3).padStart(10)} | ${x.gflops.toFixed(1).padStart(7)} |`);
       }
+    } else if (mode === 'parallel') {
+      console.log(`\nheadless Chromium, backend ${backend}, ${method}, browser default recipe${process.env.EXTRA ? ` with ${process.env.EXTRA}` : ''}, data-parallel workers (KL with 100k samples)`);
+      console.log(`| workers | batch | steps/s | ms/step | own shard ms | apply ms | exchange ms | KL(N=1) at end | time to KL(N=1) <= ${r.result.target} |`);
+      console.log('|---------|-------|---------|---------|--------------|----------|-------------|----------------|---------------------|');
+      for (const x of r.result.rows) {
+        console.log(`| ${String(x.workers).padStart(7)} | ${String(x.batch).padStart(5)} | ${x.steps_per_sec.toFixed(1).padStart(7)} | ${x.ms.toFixed(2).padStart(7)} | ${x.own_ms.toFixed(2).padStart(12)} | ${x.apply_ms.toFixed(2).padStart(8)} | ${x.exchange_ms.toFixed(2).padStart(11)} | ${x.kl1.toFixed(3).padStart(8)} (${x.seconds.toFixed(0)} s) | ${(x.seconds_to_target == null ? 'not reached' : `${x.seconds_to_target.toFixed(1)} s`).padStart(19)} |`);
+      }
+      for (const x of r.result.rows) console.log(`K=${x.workers} batch ${x.batch} curve: ${x.curve.map((c) => `${c.seconds.toFixed(0)}s/${c.steps}:${c.kl1.toFixed(3)}`).join(' ')}`);
     } else {
       console.log(`\nheadless Chromium, backend ${backend}, ${method}, browser default recipe${process.env.EXTRA ? ` with ${process.env.EXTRA}` : ''}, KL with 100k samples (noise floor ${r.result.noise_floor.toFixed(3)})`);
       console.log('| training time | steps | KL(N=1) | KL(N=4) |');
