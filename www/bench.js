@@ -16,6 +16,9 @@
 //                                 ms per step (the leader's own shard, its apply, the exchange),
 //                                 and the training time to KL(N=1) <= &target= (0.405), KL with
 //                                 100k samples every `every` seconds of training
+//   ?mode=train&steps=300&wait=1  one train_step call of `steps` steps of the browser recipe
+//                                 after a warm-up; with `wait`, it starts when the page's
+//                                 window.benchGo() is called (tests/e2e/profile.mjs profiles it)
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
 //                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
 //                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
@@ -154,6 +157,22 @@ async function parallel(module) {
   return { target, rows };
 }
 
+async function train() {
+  const steps = Number(params.get('steps') || 300);
+  const s = await Session.create(recipeFromParams(), { backend, eval_samples: 1000 });
+  await s.train_step(20); // warm-up
+  if (params.has('wait')) {
+    await new Promise((go) => Object.assign(window, { benchReady: true, benchGo: go }));
+  }
+  const t0 = performance.now();
+  await s.train_step(steps);
+  const ms = (performance.now() - t0) / steps;
+  const gflops = s.flops_per_step / 1e9 / (ms / 1e3);
+  log(`${steps} steps: ${ms.toFixed(2)} ms/step, ${gflops.toFixed(1)} GFLOP/s`);
+  s.free();
+  return { steps, ms, gflops };
+}
+
 // Counts WebGPU calls by wrapping the JS API's methods; `counts` is reset per measurement.
 const counts = { dispatches: 0, submits: 0, maps: 0 };
 function countGpuCalls() {
@@ -200,7 +219,7 @@ try {
   const module = mode === 'parallel' ? await WebAssembly.compileStreaming(fetch(new URL('flowmap_bg.wasm', location.href))) : null;
   await glue.default(module ? { module_or_path: module } : undefined);
   out.textContent = `backend ${backend}`;
-  const runs = { quality, gpu, speed, parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
+  const runs = { quality, gpu, speed, train, parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
   const run = runs[mode];
   if (!run) throw new Error(`unknown mode '${mode}' (expected ${Object.keys(runs).join(', ')})`);
   /** @type {any} */ (window).benchResult = { mode, result: await run() };

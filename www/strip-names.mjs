@@ -42,7 +42,10 @@ export function stripNames(bytes) {
 }
 
 // As the hook (not when imported for stripNames, as www/webgpu-module.mjs does).
-if (process.env.TRUNK_STAGING_DIR && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// FLOWMAP_KEEP_NAMES=1 keeps them, for a profile with Rust names (tests/e2e/profile.mjs).
+if (process.env.TRUNK_STAGING_DIR && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url) && process.env.FLOWMAP_KEEP_NAMES) {
+  console.log('strip-names: names kept (FLOWMAP_KEEP_NAMES)');
+} else if (process.env.TRUNK_STAGING_DIR && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const file = join(process.env.TRUNK_STAGING_DIR, 'flowmap_bg.wasm');
   const before = readFileSync(file);
   const after = stripNames(before);
