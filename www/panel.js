@@ -3,7 +3,7 @@
 // session's life (a recipe, a saved run to resume, a fallback when neither can be made), its
 // weights files and the worker's messages. What it shows is PanelView's (panel-view.js).
 import { $, status, mark, panels } from './page-shared.js';
-import { facts, recipe, dataset, adoptFacts, workersMessage } from './settings.js';
+import { facts, recipe, dataset, adoptFacts, workersMessage, saveSettings } from './settings.js';
 import { persist } from './autosave.js';
 import { picks, pickable } from './picks.js';
 import { playing, viewMessage } from './controls.js';
@@ -33,6 +33,16 @@ function workerUrl() {
 const MAX_RECOVERIES_PER_MINUTE = 3;
 // Loss values kept for the loss chart (a long run would otherwise grow the page's memory).
 const MAX_LOSSES = 4000;
+
+// A worker count the crate refused (the control or the URL): said in the panel, and the
+// control goes back to empty, the automatic count, for every panel (nothing else changes).
+function refusedWorkers(message, panel) {
+  panel.error(`${message}; using the automatic count`);
+  if ($('workers').value === '') return;
+  $('workers').value = '';
+  saveSettings();
+  for (const p of panels) if (p.ready) p.send(workersMessage());
+}
 
 export class Panel extends PanelView {
   constructor(method, saved) {
@@ -334,6 +344,7 @@ export class Panel extends PanelView {
       case 'stats': case 'replicas': break; // answered through ask()
       case 'error':
         if (this.awaiting && (msg.of === 'init' || msg.of === 'resume')) this.notMade(msg.message);
+        else if (msg.of === 'workers') refusedWorkers(msg.message, this);
         else this.error(msg.message);
         break;
       default: console.warn('unknown worker message', msg);

@@ -115,7 +115,7 @@
  *   count, or fewer where the run cannot use it: WebGPU, a learned weighting, a tiny batch), the
  *   count asked for, and `note`, why fewer, if so. `replicas`: the answer to 'test-replicas'.
  * - `error`: a failed command, the session keeps its state; `of` is 'init' or 'resume' when
- *   making a session failed.
+ *   making a session failed, 'workers' when the page's count was refused.
  * @typedef {{type: 'booted', facts: Facts}
  *   | {type: 'status', text: string}
  *   | {type: 'ready', backend: string, note: string, config: Config, step: number, resumed: boolean}
@@ -136,7 +136,7 @@
  *   | {type: 'loaded', step: number, config: Config}
  *   | {type: 'workers', workers: number, wanted: number, note: string}
  *   | {type: 'replicas', count: number, same: boolean}
- *   | {type: 'error', message: string, of?: 'init' | 'resume'}} Reply
+ *   | {type: 'error', message: string, of?: 'init' | 'resume' | 'workers'}} Reply
  */
 
 export {};

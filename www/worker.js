@@ -96,7 +96,9 @@ self.onmessage = (ev) => {
       });
       break;
     case 'set_workers':
-      serial(() => setWorkers(msg));
+      serial(() => {
+        try { setWorkers(msg); } catch (e) { throw Object.assign(new Error(String(e.message || e)), { of: 'workers' }); }
+      });
       break;
     case 'test-crash':
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });

@@ -72,7 +72,13 @@ try {
   await page.dispatchEvent('#workers', 'change');
   await page.waitForFunction(() => document.querySelector('.panel .error').textContent.includes('workers must be'), null, { timeout: 30_000 });
   console.log(`workers=0: "${await page.textContent('.panel .error')}"`);
-  if (await workersShown(page) !== 2) fail('a refused count changed the workers');
+  if (await page.inputValue('#workers') !== '') fail('a refused count stays in the control');
+  // The automatic count: this machine's cores for the one panel.
+  const auto = Math.max(1, Math.min(8, cores));
+  await waitWorkers(page, auto);
+  await page.fill('#workers', '2');
+  await page.dispatchEvent('#workers', 'change');
+  await waitWorkers(page, 2);
 
   // 3. A replica traps: it is replaced, the run goes on, and the copies agree again.
   const before = await stepOf(page);
@@ -97,7 +103,7 @@ try {
   if (!c.same) fail('after loading weights the copy is not the run');
   // A reload resumes the saved run on two workers.
   const saved = await page.evaluate(() => window.flowmap.snapshot().then((r) => r.panels[0].step));
-  await page.reload();
+  await page.goto(`${page.url()}&autoplay=0`); // a reload (the URL holds the settings)
   await ready(page);
   await waitWorkers(page, 2);
   if (await stepOf(page) !== saved) fail(`resumed at step ${await stepOf(page)}, saved ${saved}`);
