@@ -183,10 +183,16 @@ fn max_shards_is_what_shard_gradient_accepts() {
     assert_eq!(limit, nd.min(no), "the smaller part of the batch");
     for shards in [1, limit] {
         let mut r = trainer(Method::Lsd);
-        assert!(block_on(r.shard_gradient(shards - 1, shards)).is_ok(), "{shards} of {limit}");
+        assert!(
+            block_on(r.shard_gradient(shards - 1, shards)).is_ok(),
+            "{shards} of {limit}"
+        );
     }
     let mut r = trainer(Method::Lsd);
-    assert!(block_on(r.shard_gradient(0, limit + 1)).is_err(), "one past the limit");
+    assert!(
+        block_on(r.shard_gradient(0, limit + 1)).is_err(),
+        "one past the limit"
+    );
     let weighted = Config {
         train: flowmap::config::TrainConfig {
             weighting: flowmap::config::Weighting::Learned,
@@ -206,12 +212,23 @@ fn workers_share_the_cores_among_the_panels() {
     assert_eq!(workers_for(2.0, 1.0, None), Ok(2));
     assert_eq!(workers_for(2.0, 2.0, None), Ok(1));
     assert_eq!(workers_for(8.0, 2.0, None), Ok(4));
-    assert_eq!(workers_for(7.0, 2.0, None), Ok(3), "an odd core is left to the page");
+    assert_eq!(
+        workers_for(7.0, 2.0, None),
+        Ok(3),
+        "an odd core is left to the page"
+    );
     assert_eq!(workers_for(1.0, 4.0, None), Ok(1), "never 0");
     assert_eq!(workers_for(64.0, 1.0, None), Ok(MAX_AUTO_WORKERS));
-    assert_eq!(workers_for(f64::NAN, 1.0, None), Ok(1), "a browser that hides its cores");
+    assert_eq!(
+        workers_for(f64::NAN, 1.0, None),
+        Ok(1),
+        "a browser that hides its cores"
+    );
     assert_eq!(workers_for(2.0, 1.0, Some(3.0)), Ok(3), "the request wins");
-    assert_eq!(workers_for(2.0, 1.0, Some(MAX_SHARDS as f64)), Ok(MAX_SHARDS));
+    assert_eq!(
+        workers_for(2.0, 1.0, Some(MAX_SHARDS as f64)),
+        Ok(MAX_SHARDS)
+    );
     for bad in [0.0, 1.5, f64::NAN, (MAX_SHARDS + 1) as f64] {
         let e = workers_for(2.0, 1.0, Some(bad)).unwrap_err();
         assert!(e.contains("workers must be a whole number"), "{e}");

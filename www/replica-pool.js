@@ -16,7 +16,6 @@
 const MAX_REPLACEMENTS_PER_MINUTE = 3;
 
 /**
- * @typedef {{summed: Float32Array, diagonal: number, off_diagonal: number}} Sum
  * @typedef {{worker: Worker, replies: {resolve: (m: any) => void, reject: (e: Error) => void}[], dead: boolean}} Replica
  * @typedef {import('./flowmap.js').Session} Session
  */
@@ -36,7 +35,7 @@ export class ReplicaPool {
     this.gaveUp = null;
     // Per step, summed since the last `takeStats`: whole step, the leader's own shard, the
     // leader's apply; the rest of a step is the exchange (waiting for the replicas, the sum).
-    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0 };
+    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 };
   }
 
   /** Workers training: the leader and its replicas. */
@@ -149,6 +148,7 @@ export class ReplicaPool {
     const ownMs = performance.now() - t0;
     const mine = session.last_shard_losses;
     let replies;
+    const tw = performance.now();
     try {
       replies = await Promise.all(asks);
     } catch {
@@ -158,6 +158,7 @@ export class ReplicaPool {
       this.replaceFailed();
       return session.train_step(1);
     }
+    const ts = performance.now();
     // The sum in the order 0..K-1 of the shards; each replica applies these bits.
     const summed = own;
     let diagonal = mine.diagonal;
@@ -167,6 +168,12 @@ export class ReplicaPool {
       diagonal += losses.diagonal;
       offDiagonal += losses.off_diagonal;
     }
+    // The replicas apply the sum while the leader does (each gets a copy: the leader's own is
+    // read by its apply); a sum the leader refuses (diverged) they refuse too.
+    this.replicas.forEach((r) => {
+      const copy = summed.slice();
+      this.ask(r, { type: 'apply', apply: { summed: copy, diagonal, off_diagonal: offDiagonal } }, [copy.buffer]).catch(() => { this.synced = null; });
+    });
     const t1 = performance.now();
     let report;
     try {
@@ -176,28 +183,31 @@ export class ReplicaPool {
       throw e;
     }
     const applyMs = performance.now() - t1;
-    /** @type {Sum} */
-    const apply = { summed, diagonal, off_diagonal: offDiagonal };
-    this.replicas.forEach((r, i) => {
-      const last = i === this.replicas.length - 1;
-      const copy = last ? summed : summed.slice(); // the leader has applied it: the last takes the buffer
-      this.ask(r, { type: 'apply', apply: { ...apply, summed: copy } }, [copy.buffer]).catch(() => { this.synced = null; });
-    });
     this.synced = { session, step: session.steps };
     const s = this.stats;
     s.steps += 1;
     s.stepMs += performance.now() - t0;
     s.ownMs += ownMs;
     s.applyMs += applyMs;
+    s.waitMs += ts - tw;
+    s.sumMs += t1 - ts;
+    s.replicaMs += Math.max(...replies.map((r) => r.ms));
     return report;
   }
 
-  /** Mean ms per step since the last call: {steps, step, own, apply, exchange}. */
+  /**
+   * Mean ms per step since the last call: the whole step, the leader's own shard and apply, the
+   * exchange (the rest: waiting for the replicas beyond its own shard, the sum, posting), and
+   * of it the wait and the sum, and the slowest replica's shard.
+   */
   takeStats() {
     const s = this.stats;
     const n = Math.max(1, s.steps);
-    const out = { steps: s.steps, step: s.stepMs / n, own: s.ownMs / n, apply: s.applyMs / n, exchange: (s.stepMs - s.ownMs - s.applyMs) / n };
-    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0 };
+    const out = {
+      steps: s.steps, step: s.stepMs / n, own: s.ownMs / n, apply: s.applyMs / n,
+      exchange: (s.stepMs - s.ownMs - s.applyMs) / n, wait: s.waitMs / n, sum: s.sumMs / n, replica: s.replicaMs / n,
+    };
+    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 };
     return out;
   }
 

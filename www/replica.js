@@ -13,7 +13,7 @@
 //               {type: 'apply', apply}                  only apply (the copy catches up)
 //               {type: 'bytes'}                         the copy's saved-run bytes (tests)
 // Replies:      {type: 'ready' | 'synced' | 'applied'}, {type: 'gradient', gradient, losses},
-//               {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
+//               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
 import init, { Session } from './flowmap.js';
 
 /** @type {Session | null} */
@@ -50,8 +50,9 @@ async function handle(msg) {
     }
     case 'step': {
       applied(msg.apply);
+      const t0 = performance.now();
       const gradient = await need().shard_gradient(msg.shard, msg.shards);
-      post({ type: 'gradient', gradient, losses: need().last_shard_losses }, [gradient.buffer]);
+      post({ type: 'gradient', gradient, losses: need().last_shard_losses, ms: performance.now() - t0 }, [gradient.buffer]);
       break;
     }
     case 'apply':
