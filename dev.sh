@@ -28,27 +28,58 @@ say() {
 
 have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
 
-setup() {
-  say "setup (skips what is already installed)"
+# The three tools build from crates.io source into one shared target directory, so the
+# dependencies they share (clap, tokio, serde, ...) compile once; without LTO or debug info: the
+# tools' own speed does not matter here, their build time does (issue 23).
+tool_install() {
+  CARGO_TARGET_DIR="$HOME/.cache/flowmap/tools" CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install "$@"
+}
+
+# What the page needs: the Rust targets, trunk and the wasm-bindgen CLI (./dev.sh serve, build).
+setup_build() {
+  say "setup: Rust targets, trunk, wasm-bindgen (skips what is already installed)"
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   rustup component list --installed | grep -q rustfmt || rustup component add rustfmt clippy
-  # Source builds from crates.io: about 11 minutes the first time on 2 cores.
-  have_version trunk "$TRUNK_VERSION" || cargo install trunk --version "$TRUNK_VERSION" --locked
-  have_version wasm-pack "$WASM_PACK_VERSION" || cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+  have_version trunk "$TRUNK_VERSION" || tool_install trunk --version "$TRUNK_VERSION" --locked
   # Must equal the wasm-bindgen in Cargo.lock. Not --locked: its lockfile wants a crate the
   # registry mirror lacks.
-  have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null; then
-    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver firefox-esr
-  fi
-  if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/puppeteer-core ]; then
-    (cd tests/e2e && npm ci --no-audit --no-fund)
-  fi
-  # TypeScript for the type check of www/ (package.json; checks only, nothing is compiled).
-  if [ ! -d node_modules/typescript ] || [ ! -d node_modules/@webgpu/types ]; then
-    npm ci --no-audit --no-fund
-  fi
+  have_version wasm-bindgen "$WASM_BINDGEN_VERSION" || tool_install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+}
+
+# The browsers (apt) and the test scripts' npm packages download while cargo compiles: they
+# need the network and the disk, the compiles need the cores.
+BROWSERS_PID=""
+fetch_browsers() {
+  (
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null; then
+      sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+      $sudo apt-get update -q && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver firefox-esr
+    fi
+    if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/puppeteer-core ]; then
+      (cd tests/e2e && npm ci --no-audit --no-fund)
+    fi
+    # TypeScript for the type check of www/ (package.json; checks only, nothing is compiled).
+    if [ ! -d node_modules/typescript ] || [ ! -d node_modules/@webgpu/types ]; then
+      npm ci --no-audit --no-fund
+    fi
+  ) > "$HOME/.cache/flowmap/browsers.log" 2>&1 &
+  BROWSERS_PID=$!
+}
+wait_browsers() {
+  [ -n "$BROWSERS_PID" ] || return 0
+  say "setup: browsers and npm packages (fetched in the background since the start)"
+  if ! wait "$BROWSERS_PID"; then cat "$HOME/.cache/flowmap/browsers.log"; echo "installing the browsers failed" >&2; exit 1; fi
+  BROWSERS_PID=""
+}
+
+# Everything ./dev.sh test needs: the page's tools, wasm-pack, the browsers, the npm packages.
+setup() {
+  mkdir -p "$HOME/.cache/flowmap"
+  fetch_browsers
+  setup_build
+  have_version wasm-pack "$WASM_PACK_VERSION" || tool_install wasm-pack --version "$WASM_PACK_VERSION" --locked
 }
 
 build_site() {
@@ -58,6 +89,7 @@ build_site() {
 
 run_e2e() {
   build_site
+  wait_browsers
   say "types: tsc --noEmit over www/*.js (// @ts-check) against the .d.ts wasm-bindgen wrote into dist/"
   npx --no-install tsc -p tsconfig.json
   say "end-to-end: the built page in headless Chromium, served from a subpath"
@@ -75,13 +107,13 @@ run_e2e() {
 }
 
 case "${1:-}" in
-  setup) setup ;;
+  setup) setup; wait_browsers ;;
   serve)
-    setup
+    setup_build
     say "serving the demo on http://127.0.0.1:8080 (Ctrl-C stops)"
     trunk serve --release
     ;;
-  build) setup; build_site ;;
+  build) setup_build; build_site ;;
   e2e) setup; run_e2e ;;
   test)
     setup
@@ -95,6 +127,7 @@ case "${1:-}" in
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features fusion --lib --tests -- -D warnings
     say "native tests"; cargo test --release --no-default-features --features cli
+    wait_browsers
     say "browser tests (wasm-pack test --headless --chrome)"
     # The WebGPU module's feature set (fusion): the site build below reuses this Burn build.
     wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --release --no-default-features --features fusion --test web
@@ -104,7 +137,7 @@ case "${1:-}" in
   bench)
     setup
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
-    build_site
+    build_site; wait_browsers
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
     # WebGPU without fusion is not shipped: build it beside the site for the comparison (one
     # more Burn build the first time).
@@ -115,23 +148,23 @@ case "${1:-}" in
     node tests/e2e/bench.mjs gpu webgpu
     ;;
   coldstart)
-    setup; build_site
+    setup; build_site; wait_browsers
     say "cold start: bytes and time to the first sample and step, empty cache, loopback and 10 Mbit/s"
     node tests/e2e/coldstart.mjs
     ;;
   soak)
-    setup; build_site
+    setup; build_site; wait_browsers
     say "soak: ${SOAK_MINUTES:-30} minutes of training, switching and saving; memory must stay flat"
     node tests/e2e/soak.mjs
     ;;
   screenshots)
-    setup; build_site
+    setup; build_site; wait_browsers
     say "README screenshots of each view (docs/view-*.png)"
     node tests/e2e/screenshots.mjs
     ;;
   quality)
     # ./dev.sh quality [lsd|psd-mid|psd-uniform|esd]; EXTRA='&psd_space=x' overrides the recipe.
-    setup; build_site
+    setup; build_site; wait_browsers
     say "time to quality in headless Chromium (browser default recipe, ${2:-lsd}, CPU)"
     METHOD="${2:-lsd}" node tests/e2e/bench.mjs quality flex
     ;;
