@@ -92,6 +92,7 @@ run_e2e() {
   wait_browsers
   say "types: tsc --noEmit over www/*.js (// @ts-check) against the .d.ts wasm-bindgen wrote into dist/"
   npx --no-install tsc -p tsconfig.json
+  npx --no-install tsc -p tsconfig.node.json # the trunk hooks (www/*.mjs), under Node.js
   say "end-to-end: the built page in headless Chromium, served from a subpath"
   node tests/e2e/page.mjs
   say "end-to-end: the core checks in headless Firefox ESR (WebDriver BiDi)"

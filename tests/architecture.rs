@@ -17,23 +17,68 @@ fn module_of(rel: &Path) -> Option<String> {
     }
 }
 
-/// The modules a file's code names as `crate::m`, outside comments and its test module.
+/// The modules a file's code names as `crate::m` or in a group `crate::{m, n::x}`, outside
+/// comments and its test module.
 fn named_modules(src: &str) -> BTreeSet<String> {
     let code = src.split("#[cfg(test)]").next().unwrap_or("");
+    // Comments out, lines joined: a group may span lines.
+    let code: String = code
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut out = BTreeSet::new();
-    for line in code.lines() {
-        let line = line.split("//").next().unwrap_or("");
-        for part in line.split("crate::").skip(1) {
-            let name: String = part
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                out.insert(name);
+    for part in code.split("crate::").skip(1) {
+        if let Some(group) = part.strip_prefix('{') {
+            // Top-level items of the group: split on commas outside nested braces.
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(ident(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
             }
+            out.insert(ident(&item));
+        } else {
+            out.insert(ident(part));
         }
     }
+    out.remove("");
     out
+}
+
+/// The layering, bottom first (docs/design.md draws it): a module imports only from layers
+/// below its own. A new module must be placed here.
+const LAYERS: &[&[&str]] = &[
+    &["rng", "metrics", "readback", "backend"],
+    &["data", "interpolant"],
+    &["config", "exact", "target_file"],
+    &["model", "flops", "trial"],
+    &["losses", "ode", "adamw", "clipping", "loss_weight"],
+    &["batch", "sample", "checkpoint"],
+    &["run_state", "against_exact", "eval"],
+    &["trainer"],
+    &["session"],
+    &["web"],
+];
+
+fn layer_of(m: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&m))
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
@@ -108,4 +153,33 @@ fn no_module_imports_one_that_imports_it_back() {
             panic!("import circle: {} -> {m}", c.join(" -> "));
         }
     }
+}
+
+#[test]
+fn every_import_points_down_the_layering() {
+    let g = graph();
+    let mut up = Vec::new();
+    for (m, deps) in &g {
+        let Some(lm) = layer_of(m) else {
+            panic!("src/{m} is in no layer of LAYERS (tests/architecture.rs): place it");
+        };
+        for d in deps {
+            let ld = layer_of(d).unwrap_or_else(|| panic!("{m} names crate::{d}, in no layer"));
+            if ld >= lm {
+                up.push(format!("{m} (layer {lm}) -> {d} (layer {ld})"));
+            }
+        }
+    }
+    assert!(up.is_empty(), "imports not pointing down: {up:?}");
+    // Every listed module exists (a stale list would excuse nothing, but say so).
+    for m in LAYERS.iter().flat_map(|l| l.iter()) {
+        assert!(g.contains_key(*m), "LAYERS lists {m}, which src/ lacks");
+    }
+}
+
+#[test]
+fn grouped_and_multi_line_imports_are_read() {
+    let src = "use crate::{config::Config, model::{Mlp, Layers},\n    rng};\nuse crate::data::Dataset; // crate::web\nfn f() { crate::eval::kl(); }\n#[cfg(test)]\nuse crate::session;";
+    let names: Vec<String> = named_modules(src).into_iter().collect();
+    assert_eq!(names, ["config", "data", "eval", "model", "rng"]);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Trunk post-build hook: drop the wasm's function-name and producers sections from the shipped
 // site (about 6 MB of 34; browsers need neither, panics in the page then show wasm offsets
 // instead of Rust names). Test builds (wasm-pack) keep them. A wasm module is a header and a
@@ -9,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 
 const DROP = new Set(['name', 'producers']);
 
-/** Unsigned LEB128 at `at`: [value, bytes read]. */
+/**
+ * Unsigned LEB128 at `at`: [value, bytes read].
+ * @param {Uint8Array} bytes @param {number} at @returns {[number, number]}
+ */
 function leb(bytes, at) {
   let value = 0, shift = 0, k = at;
   for (;;) {
@@ -20,6 +24,7 @@ function leb(bytes, at) {
   }
 }
 
+/** @param {Uint8Array} bytes @returns {Uint8Array} */
 export function stripNames(bytes) {
   const magic = [0x00, 0x61, 0x73, 0x6d];
   if (!magic.every((b, k) => bytes[k] === b)) throw new Error('strip-names: not a wasm module');
@@ -49,7 +54,7 @@ if (process.env.TRUNK_STAGING_DIR && realpathSync(process.argv[1]) === fileURLTo
   const file = join(process.env.TRUNK_STAGING_DIR, 'flowmap_bg.wasm');
   const before = readFileSync(file);
   const after = stripNames(before);
-  if (!WebAssembly.validate(after)) throw new Error('strip-names: the stripped module does not validate');
+  if (!WebAssembly.validate(/** @type {Uint8Array<ArrayBuffer>} */ (after))) throw new Error('strip-names: the stripped module does not validate');
   writeFileSync(file, after);
   console.log(`strip-names: ${before.length} -> ${after.length} bytes`);
 }

@@ -1,8 +1,9 @@
+// @ts-check
 // Trunk post-build hook: the WebGPU module. Trunk builds the page's module (flowmap_bg.wasm:
 // the CPU backends only, no Cargo features); this adds flowmap_gpu.js / flowmap_gpu_bg.wasm, the
 // same crate with wgpu and Burn's kernel fusion (Cargo feature `fusion`), about a third of the
 // dispatches per training step of unfused wgpu. Only browsers with a WebGPU adapter fetch it, for
-// 'auto''s trial and for training on WebGPU (www/worker.js), so a first visit does not wait for
+// 'auto''s trial and for training on WebGPU (www/worker-wasm.js), so a first visit does not wait for
 // it. The same RUSTFLAGS as every wasm build (.cargo/config.toml), so its dependencies are built
 // once and cached like the others.
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,9 @@ import { stripNames } from './strip-names.mjs';
 const staging = process.env.TRUNK_STAGING_DIR;
 if (!staging) throw new Error('webgpu-module: run as a trunk hook (TRUNK_STAGING_DIR is not set)');
 const root = join(import.meta.dirname, '..');
+/** @param {string} cmd @param {string[]} args */
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+/** @param {string[]} args */
 const cargo = (args) => execFileSync('cargo', args, { cwd: root, encoding: 'utf8' });
 
 run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'fusion', '--lib']);
@@ -24,6 +27,6 @@ run('wasm-bindgen', ['--target', 'web', '--out-dir', staging, '--out-name', 'flo
 const file = join(staging, 'flowmap_gpu_bg.wasm');
 const before = readFileSync(file);
 const after = stripNames(before);
-if (!WebAssembly.validate(after)) throw new Error('webgpu-module: the stripped module does not validate');
+if (!WebAssembly.validate(/** @type {Uint8Array<ArrayBuffer>} */ (after))) throw new Error('webgpu-module: the stripped module does not validate');
 writeFileSync(file, after);
 console.log(`webgpu-module: flowmap_gpu_bg.wasm (fusion), ${before.length} -> ${after.length} bytes without names`);
