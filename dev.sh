@@ -111,8 +111,10 @@ case "${1:-}" in
   setup) setup; wait_browsers ;;
   serve)
     setup_build
-    say "serving the demo on http://127.0.0.1:8080 (Ctrl-C stops)"
-    trunk serve --release
+    say "serving the demo on http://127.0.0.1:8080 once the page's module is built (Ctrl-C stops)"
+    # The page first: the WebGPU module's first build goes on in the background
+    # (www/webgpu-module.mjs), and WebGPU is used once it lands.
+    FLOWMAP_WEBGPU_LATER=1 trunk serve --release
     ;;
   build) setup_build; build_site ;;
   e2e) setup; run_e2e ;;
