@@ -8,6 +8,7 @@ import { drawing, settingsQuery } from './settings.js';
 // Storage problems (private mode, quota) are shown once; training goes on without autosave.
 let storageWarned = false;
 let storageOff = false; // set when the saved runs could not be read: writing would overwrite them
+/** @param {any} e what the storage threw: an Error, a DOMException or anything else */
 function storageProblem(e) {
   if (storageWarned) return;
   storageWarned = true;
@@ -18,6 +19,7 @@ function storageProblem(e) {
 
 // The autosave: every panel's latest run (the crate's bytes, from the worker's 'run' messages)
 // and the settings it started from, written in order.
+/** @type {Promise<unknown>} the last write (each waits for the one before) */
 let writing = Promise.resolve();
 export function persist() {
   if (storageOff) return writing;
@@ -35,7 +37,7 @@ export function persist() {
 
 // The saved runs, read once at the start (undefined when there are none, or they cannot be read).
 export function loadSaved() {
-  return loadRuns().catch((e) => { storageProblem(e); storageOff = true; return undefined; });
+  return loadRuns().catch(/** @returns {undefined} */ (e) => { storageProblem(e); storageOff = true; return undefined; });
 }
 
 // "Start fresh": forget the saved runs.

@@ -27,16 +27,19 @@
 export {}; // a module (bench.html loads it as one): top-level await
 
 const params = new URLSearchParams(location.search);
+/** @type {Record<string, string>} */
 const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js', relaxed: './flowmap_relaxed.js' };
+/** @type {typeof import('./flowmap.js')} every module's glue has the page's API */
 const glue = await import(MODULES[params.get('module') || 'page']);
 const { Session } = glue;
 const { ReplicaPool } = await import('./replica-pool.js');
 
 const out = document.getElementById('out');
 const backend = params.get('backend') || 'flex';
-const log = (line) => { out.textContent += `\n${line}`; console.log(line); };
+const log = (/** @type {string} */ line) => { out.textContent += `\n${line}`; console.log(line); };
 
 
+/** @param {import('./flowmap.js').Config} cfg @param {import('./flowmap.js').Method} method */
 function withMethod(cfg, method) {
   return { model: { ...cfg.model }, train: { ...cfg.train, method } };
 }
@@ -45,8 +48,8 @@ async function speed() {
   const rows = [];
   const steps = Number(params.get('steps') || 10);
   const { reference, browser } = Session.facts().presets;
-  for (const [label, cfg] of [['reference', reference], ['browser', browser]]) {
-    for (const method of ['lsd', 'psd-mid']) {
+  for (const [label, cfg] of /** @type {const} */ ([['reference', reference], ['browser', browser]])) {
+    for (const method of /** @type {const} */ (['lsd', 'psd-mid'])) {
       const s = await Session.create(withMethod(cfg, method), { backend, eval_samples: 1000 });
       await s.train_step(2); // warm-up
       const t0 = performance.now();
@@ -62,14 +65,15 @@ async function speed() {
 }
 
 // The browser's default recipe with `&method=` and the URL's overrides.
+// (The URL's words are cast to the crate's names: the crate checks them.)
 function recipeFromParams() {
-  const cfg = withMethod(Session.facts().presets.browser, params.get('method') || 'lsd');
+  const cfg = withMethod(Session.facts().presets.browser, /** @type {import('./flowmap.js').Method} */ (params.get('method') || 'lsd'));
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
   // and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
-  for (const k of ['width', 'depth', 'sigma']) if (params.has(k)) cfg.model[k] = Number(params.get(k));
-  if (params.has('activation')) cfg.model.activation = params.get('activation');
-  for (const k of ['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed']) if (params.has(k)) cfg.train[k] = Number(params.get(k));
-  for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) cfg.train[k] = params.get(k);
+  for (const k of /** @type {const} */ (['width', 'depth', 'sigma'])) if (params.has(k)) cfg.model[k] = Number(params.get(k));
+  if (params.has('activation')) cfg.model.activation = /** @type {import('./flowmap.js').Activation} */ (params.get('activation'));
+  for (const k of /** @type {const} */ (['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed'])) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) /** @type {Record<string, unknown>} */ (cfg.train)[k] = params.get(k);
   return cfg;
 }
 
@@ -177,12 +181,17 @@ async function train() {
 }
 
 // Counts WebGPU calls by wrapping the JS API's methods; `counts` is reset per measurement.
+/** @type {Record<string, number>} */
 const counts = { dispatches: 0, submits: 0, maps: 0 };
 function countGpuCalls() {
+  /**
+   * @param {any} proto a WebGPU class's prototype (absent without WebGPU), patched by name
+   * @param {string} name @param {string} key
+   */
   const wrap = (proto, name, key) => {
     const original = proto && proto[name];
     if (!original) return false;
-    proto[name] = function (...args) { counts[key] += 1; return original.apply(this, args); };
+    proto[name] = function (/** @type {unknown[]} */ ...args) { counts[key] += 1; return original.apply(this, args); };
     return true;
   };
   return wrap(self.GPUComputePassEncoder?.prototype, 'dispatchWorkgroups', 'dispatches')
@@ -196,8 +205,8 @@ async function gpu() {
   const rows = [];
   const { reference, browser } = Session.facts().presets;
   const sizes = (params.get('sizes') || 'reference,browser').split(',');
-  for (const [label, cfg] of [['reference', reference], ['browser', browser]].filter(([l]) => sizes.includes(l))) {
-    for (const method of ['lsd', 'psd-mid', 'esd']) {
+  for (const [label, cfg] of /** @type {const} */ ([['reference', reference], ['browser', browser]]).filter(([l]) => sizes.includes(l))) {
+    for (const method of /** @type {const} */ (['lsd', 'psd-mid', 'esd'])) {
       const s = await Session.create(withMethod(cfg, method), { backend: 'webgpu', eval_samples: 1000 });
       await s.train_step(1); // compiles the shaders
       Object.keys(counts).forEach((k) => { counts[k] = 0; });
@@ -205,7 +214,7 @@ async function gpu() {
       let r;
       for (let k = 0; k < steps; k++) r = await s.train_step(1); // one call per step, as a slow backend gets
       const ms = (performance.now() - t0) / steps;
-      const per = (k) => counts[k] / steps;
+      const per = (/** @type {string} */ k) => counts[k] / steps;
       // The loss after the same seeded steps: builds that differ only in kernels (fusion on
       // and off) must agree on it up to float rounding.
       rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
@@ -222,6 +231,7 @@ try {
   const module = mode === 'parallel' ? await WebAssembly.compileStreaming(fetch(new URL('flowmap_bg.wasm', location.href))) : null;
   await glue.default(module ? { module_or_path: module } : undefined);
   out.textContent = `backend ${backend}`;
+  /** @type {Record<string, () => Promise<unknown>>} */
   const runs = { quality, gpu, speed, train, parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
   const run = runs[mode];
   if (!run) throw new Error(`unknown mode '${mode}' (expected ${Object.keys(runs).join(', ')})`);

@@ -4,6 +4,18 @@
 const BG = '#0b0d11', AXIS = '#3a4150', TEXT = '#9aa0a6', MODEL = '#6cb2ff', REFERENCE = '#ff9f6c', FLOOR = '#7d8590';
 const EULER = '#c792ea', HEUN = '#8bd49c';
 
+/**
+ * A point of a panel's KL-over-time history (one per full KL table, kept with the saved run):
+ * seconds of training, the step, KL at N = 1 and N = 4.
+ * @typedef {{seconds: number, step: number, kl1: number, kl4: number}} KlPoint
+ */
+/**
+ * A chart's context and its plot area, in canvas pixels.
+ * @typedef {{g: CanvasRenderingContext2D, left: number, right: number, top: number,
+ *   bottom: number}} Box
+ */
+
+/** @param {HTMLCanvasElement} c @param {string} title @returns {Box} */
 function frame(c, title) {
   const g = c.getContext('2d');
   g.fillStyle = BG;
@@ -14,11 +26,14 @@ function frame(c, title) {
   return { g, left: 34, right: c.width - 8, top: 20, bottom: c.height - 18 };
 }
 
-/** Log-scale y axis from lo to hi with a tick per decade; returns the value -> pixel map. */
+/**
+ * Log-scale y axis from lo to hi with a tick per decade; returns the value -> pixel map.
+ * @param {Box} box @param {number} lo @param {number} hi
+ */
 function logAxis(box, lo, hi) {
   const { g, left, right, top, bottom } = box;
   const [a, b] = [Math.log10(lo), Math.log10(hi)];
-  const y = (v) => bottom - ((Math.log10(Math.max(v, lo)) - a) / (b - a)) * (bottom - top);
+  const y = (/** @type {number} */ v) => bottom - ((Math.log10(Math.max(v, lo)) - a) / (b - a)) * (bottom - top);
   g.strokeStyle = AXIS;
   g.fillStyle = TEXT;
   for (let d = Math.ceil(a); d <= Math.floor(b); d++) {
@@ -29,7 +44,10 @@ function logAxis(box, lo, hi) {
   return y;
 }
 
-/** Legend entries [text, colour], laid out right to left along the title line. */
+/**
+ * Legend entries [text, colour], laid out right to left along the title line.
+ * @param {HTMLCanvasElement} c @param {CanvasRenderingContext2D} g @param {string[][]} entries
+ */
 function legend(c, g, entries) {
   let x = c.width - 6;
   for (const [text, color] of entries.reverse()) {
@@ -40,6 +58,11 @@ function legend(c, g, entries) {
   }
 }
 
+/**
+ * A polyline through canvas points [x, y], a dot on each, dashed as `dash`.
+ * @param {CanvasRenderingContext2D} g @param {[number, number][]} pts @param {string} color
+ * @param {number[]} [dash]
+ */
 function line(g, pts, color, dash = []) {
   g.strokeStyle = color;
   g.setLineDash(dash);
@@ -67,13 +90,13 @@ export function drawKlVsN(c, rows, reference, odeRows) {
   const box = frame(c, 'KL vs network calls');
   if (!rows) return;
   const floor = rows[0].noise_floor;
-  const ode = (name) => (odeRows || []).filter((r) => r.sampler === name);
+  const ode = (/** @type {string} */ name) => (odeRows || []).filter((r) => r.sampler === name);
   const [euler, heun] = [ode('ode-euler'), ode('ode-heun')];
   const calls = [...rows, ...euler, ...heun].map((r) => r.calls);
   const all = [...rows, ...euler, ...heun].map((r) => r.kl).concat(floor, reference || []).filter((v) => v > 0);
   const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
   const most = Math.log2(Math.max(...calls));
-  const x = (n) => box.left + (Math.log2(n) / most) * (box.right - box.left);
+  const x = (/** @type {number} */ n) => box.left + (Math.log2(n) / most) * (box.right - box.left);
   const { g } = box;
   g.fillStyle = TEXT;
   g.textAlign = 'center';
@@ -87,14 +110,17 @@ export function drawKlVsN(c, rows, reference, odeRows) {
   legend(c, g, [['map', MODEL], ...(euler.length ? [['Euler', EULER], ['Heun', HEUN]] : []), ...(reference ? [['ref', REFERENCE]] : [])]);
 }
 
-/** KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve. */
+/**
+ * KL at N = 1 and N = 4 against seconds of training: the time-to-quality curve.
+ * @param {HTMLCanvasElement} c @param {KlPoint[]} history
+ */
 export function drawKlVsTime(c, history) {
   const box = frame(c, 'KL vs training time');
   if (history.length === 0) return;
   const all = history.flatMap((h) => [h.kl1, h.kl4]).filter((v) => v > 0);
   const y = logAxis(box, Math.min(...all) / 1.5, Math.max(...all) * 1.5);
   const tMax = Math.max(30, ...history.map((h) => h.seconds));
-  const x = (s) => box.left + (s / tMax) * (box.right - box.left);
+  const x = (/** @type {number} */ s) => box.left + (s / tMax) * (box.right - box.left);
   const { g } = box;
   g.fillStyle = TEXT;
   g.fillText('0 s', box.left, c.height - 4);

@@ -13,6 +13,7 @@ export function viewMessage() {
   return { type: 'set_view', view, t: Number($('t').value) };
 }
 
+/** @param {boolean} on */
 export function setPlaying(on) {
   playing = on;
   $('play').textContent = on ? '⏸ Pause' : '▶ Play';
@@ -49,6 +50,7 @@ const SWEEP_MS = 4000;
 const SWEEP_TICK_MS = 100;
 /** @type {{timer?: ReturnType<typeof setInterval>, direction: number} | null} */
 let sweep = null; // {timer, direction} while sweeping
+/** @param {boolean} on */
 function setSweep(on) {
   $('t-play').textContent = on ? '⏸ t' : '▶ t';
   if (!on) { if (sweep) clearInterval(sweep.timer); sweep = null; return; }

@@ -8,13 +8,14 @@ export const SIZE = 32; // 5/32 = 0.16 units per cell: finer than a finger, coar
 const BRUSH = 1.6; // brush radius in cells
 
 export class Drawing {
+  /** @param {HTMLCanvasElement} canvas @param {() => void} onChange */
   constructor(canvas, onChange) {
     this.canvas = canvas;
     this.size = SIZE;
     this.cells = new Float32Array(SIZE * SIZE);
     this.onChange = onChange;
     let painting = false;
-    const paint = (ev) => {
+    const paint = (/** @type {PointerEvent} */ ev) => {
       const r = canvas.getBoundingClientRect();
       const col = ((ev.clientX - r.left) / r.width) * this.size;
       const row = ((ev.clientY - r.top) / r.height) * this.size;
@@ -26,7 +27,10 @@ export class Drawing {
     this.smiley();
   }
 
-  /** Adds (sign 1) or removes (sign -1) paint around the cell position (col, row). */
+  /**
+   * Adds (sign 1) or removes (sign -1) paint around the cell position (col, row).
+   * @param {number} col @param {number} row @param {number} sign
+   */
   paint(col, row, sign) {
     const brush = (BRUSH * this.size) / SIZE; // the same size on screen at any grid
     for (let i = Math.floor(row - brush); i <= Math.ceil(row + brush); i++) {
@@ -54,13 +58,17 @@ export class Drawing {
     this.render();
   }
 
+  /** @param {number} col @param {number} row */
   dab(col, row) {
     const k = Math.floor(row) * this.size + Math.floor(col);
     if (k >= 0 && k < this.cells.length) this.cells[k] = 1;
   }
 
 
-  /** A target from a file (the crate's {size, cells}): cells scaled so the heaviest is 1. */
+  /**
+   * A target from a file (the crate's {size, cells}): cells scaled so the heaviest is 1.
+   * @param {import('./flowmap.js').Drawing} drawing
+   */
   setCells({ size, cells }) {
     const most = Math.max(...cells);
     this.size = size;
@@ -80,7 +88,10 @@ export class Drawing {
     return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   }
 
-  /** Reads `encode()`'s output; false (and no change) if it is not a SIZE x SIZE drawing. */
+  /**
+   * Reads `encode()`'s output; false (and no change) if it is not a SIZE x SIZE drawing.
+   * @param {string} text
+   */
   decode(text) {
     try {
       const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/'));

@@ -11,7 +11,9 @@ export const $ = (id) => document.getElementById(id);
 /** @type {import('./panel.js').Panel[]} */
 export const panels = [];
 
+/** @param {string} text */
 export function status(text) { $('status').textContent = text; }
 
 // A performance mark the first time something happens (time since navigation).
+/** @param {string} name */
 export function mark(name) { if (performance.getEntriesByName(name).length === 0) performance.mark(name); }

@@ -10,8 +10,14 @@ import { facts } from './settings.js';
 const MODEL_COLOR = 'rgba(108, 178, 255, 0.6)';
 const LINE_COLOR = 'rgba(255, 159, 108, 0.16)'; // the interpolant's straight lines
 
+/** @typedef {import('./protocol.js').Samples} Samples */
+/** @typedef {import('./flowmap.js').AgainstExactView} AgainstExactView */
+/** @typedef {{width: number, height: number}} Size a canvas, or a quarter of one */
+
 // Canvas pixel of a point in the plot square [-r, r]^2 (the KL histogram's).
+/** @param {Size} c @param {number} x */
 const px = (c, x) => ((x + facts.plot_range) / (2 * facts.plot_range)) * c.width;
+/** @param {Size} c @param {number} y */
 const py = (c, y) => c.height - ((y + facts.plot_range) / (2 * facts.plot_range)) * c.height;
 
 export class PanelView {
@@ -19,15 +25,16 @@ export class PanelView {
     // The fields Panel (panel.js) sets and these methods read, declared for the type check
     // (statements without a value: nothing is assigned here).
     /** @type {(sel: string) => any} */ this.q;
-    /** @type {any} */ this.target;
-    /** @type {any} */ this.shown;
+    /** @type {Float32Array | null} */ this.target;
+    /** @type {Samples | null} */ this.shown;
     /** @type {number[]} */ this.losses;
-    /** @type {any[]} */ this.klHistory;
+    /** @type {import('./charts.js').KlPoint[]} */ this.klHistory;
     /** @type {import('./flowmap.js').KlReport[] | null} */ this.odeRows;
   }
 
   // The KL table's columns, one per N of the crate's table.
   buildKlTable() {
+    /** @param {string} tag @param {string} text */
     const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
     const steps = facts.table_steps;
     this.q('.kl thead tr').replaceChildren(cell('th', 'N'), ...steps.map((n) => cell('th', String(n))));
@@ -35,6 +42,7 @@ export class PanelView {
     this.q('.kl .floor').colSpan = steps.length + 1;
   }
 
+  /** @param {string} backend @param {string} note */
   showBackend(backend, note) {
     const b = this.q('.backend');
     b.textContent = backend === 'webgpu' ? 'WebGPU' : `CPU (${backend})`;
@@ -44,6 +52,7 @@ export class PanelView {
 
   // How many workers train the run (the panel's and its replicas); the title says why fewer
   // than asked, if so.
+  /** @param {number} workers @param {string} note */
   showWorkers(workers, note) {
     const w = this.q('.workers');
     w.textContent = `${workers} worker${workers > 1 ? 's' : ''}`;
@@ -64,6 +73,7 @@ export class PanelView {
     const g = c.getContext('2d');
     g.fillStyle = '#0b0d11';
     g.fillRect(0, 0, c.width, c.height);
+    /** @param {Float32Array} p points [x0, y0, ...] @param {string} color @param {number} size */
     const dots = (p, color, size) => {
       g.fillStyle = color;
       for (let k = 0; k < p.length; k += 2) g.fillRect(px(c, p[k]) - size / 2, py(c, p[k + 1]) - size / 2, size, size);
@@ -101,7 +111,7 @@ export class PanelView {
           else lines[lines.length - 1] = line;
         }
         lines.forEach((line, k) => g.fillText(line, 8, 18 + 18 * k));
-      } else drawExact(g, c, m.exact, m.n, (x, y) => [px(small, x), py(small, y)]);
+      } else drawExact(g, c, /** @type {AgainstExactView} */ (m.exact), m.n, (x, y) => [px(small, x), py(small, y)]);
     } else if (m.view === 'grid') {
       drawGrid(g, c, m, (x, y) => [px(c, x), py(c, y)]);
     } else {
@@ -114,9 +124,11 @@ export class PanelView {
 
   // The flow map's paths (polylines through the N + 1 stages) over the interpolant's straight
   // lines from the same noise to independent data points: the map untangles the crossings.
+  /** @param {CanvasRenderingContext2D} g @param {HTMLCanvasElement} c @param {Samples} m */
   drawTrajectories(g, c, m) {
     const stages = m.n + 1;
     const count = m.points.length / (2 * stages);
+    /** @param {number} stage @param {number} k */
     const at = (stage, k) => [m.points[2 * (stage * count + k)], m.points[2 * (stage * count + k) + 1]];
     g.lineWidth = 1;
     g.strokeStyle = LINE_COLOR;
@@ -156,6 +168,7 @@ export class PanelView {
     let avg = logs[0];
     const smooth = logs.map((v) => (avg = 0.9 * avg + 0.1 * v));
     const lo = Math.min(...logs), hi = Math.max(...logs) + 1e-9;
+    /** @param {number[]} vals @param {string} style */
     const line = (vals, style) => {
       g.strokeStyle = style;
       g.beginPath();
@@ -182,7 +195,7 @@ export class PanelView {
     const table = this.q('.kl');
     if (rows.length === 1) {
       table.dataset.firstStep = step;
-      table.querySelectorAll('tbody td').forEach((td, k) => { if (k) td.classList.add('stale'); });
+      table.querySelectorAll('tbody td').forEach((/** @type {Element} */ td, /** @type {number} */ k) => { if (k) td.classList.add('stale'); });
     }
     const cells = table.querySelectorAll('tbody td');
     rows.forEach((r, k) => { cells[k].textContent = r.kl.toFixed(3); cells[k].classList.remove('stale'); });
@@ -192,7 +205,7 @@ export class PanelView {
     table.dataset.step = step;
     this.klRows = rows;
     const last = this.klHistory[this.klHistory.length - 1];
-    const at = (n) => rows[facts.table_steps.indexOf(n)].kl;
+    const at = (/** @type {number} */ n) => rows[facts.table_steps.indexOf(n)].kl;
     if (!last || seconds > last.seconds) this.klHistory.push({ seconds, step, kl1: at(1), kl4: at(4) });
     this.drawCharts();
   }

@@ -11,6 +11,14 @@ import { PanelView } from './panel-view.js';
 
 const PRETRAINED = ['lsd', 'psd-mid', 'psd-uniform', 'esd', 'meanflow'];
 
+/** @typedef {import('./protocol.js').Reply} Reply */
+/**
+ * A saved run to continue: its bytes, training seconds and KL history, and (restoring a
+ * diverged run) the learning rate that replaces its own.
+ * @typedef {{bytes: Uint8Array, seconds: number, klHistory: import('./charts.js').KlPoint[],
+ *   lr?: number}} Pending
+ */
+
 // One download and one compile of the wasm for every panel: each worker instantiates this
 // WebAssembly.Module (it can be posted to workers) instead of fetching and compiling its own
 // copy, which halves a first visit's bytes (tests/e2e/coldstart.mjs).
@@ -36,6 +44,7 @@ const MAX_LOSSES = 4000;
 
 // A worker count the crate refused (the control or the URL): said in the panel, and the
 // control goes back to empty, the automatic count, for every panel (nothing else changes).
+/** @param {string} message @param {Panel} panel */
 function refusedWorkers(message, panel) {
   panel.error(`${message}; using the automatic count`);
   if ($('workers').value === '') return;
@@ -45,17 +54,20 @@ function refusedWorkers(message, panel) {
 }
 
 export class Panel extends PanelView {
+  /** @param {string} method @param {import('./store.js').SavedPanel | null} saved a run to resume */
   constructor(method, saved) {
     super();
     const node = $('panel-template').content.firstElementChild.cloneNode(true);
     $('panels').appendChild(node);
     this.node = node;
-    this.q = (sel) => node.querySelector(sel);
+    this.q = (/** @type {string} */ sel) => node.querySelector(sel);
     this.q('.method').value = method;
+    /** @type {number[]} */
     this.losses = [];
     this.shown = null; // the last 'samples' message
     this.target = null;
     this.klRows = null;
+    /** @type {import('./charts.js').KlPoint[]} */
     this.klHistory = [];
     this.odeRows = null; // the ODE's KL rows ('kl_ode'), for the chart
     this.ready = false;
@@ -65,12 +77,14 @@ export class Panel extends PanelView {
     this.pending = saved ? { bytes: saved.bytes, seconds: saved.seconds, klHistory: saved.klHistory || [] } : null;
     if (saved) this.lastRun = { bytes: saved.bytes, step: saved.step, seconds: saved.seconds };
     this.awaiting = null; // 'controls' | 'preset' | 'resume' while a session is being made
+    /** @type {number[]} times of this minute's recoveries */
     this.recoveries = [];
+    /** @type {{type: Reply['type'], resolve: (msg: Reply) => void}[]} ask()'s open questions */
     this.waiters = [];
     this.q('.method').addEventListener('change', () => this.reset());
     this.q('.save').addEventListener('click', () => this.send({ type: 'save' }));
     this.q('.pretrained').addEventListener('click', () => this.loadPretrained());
-    this.q('.load').addEventListener('change', (e) => this.upload(e.target.files[0]));
+    this.q('.load').addEventListener('change', (/** @type {Event & {target: HTMLInputElement}} */ e) => this.upload(e.target.files[0]));
     pickable(this.q('.samples'));
     this.spawn();
     this.drawCharts();
@@ -105,6 +119,7 @@ export class Panel extends PanelView {
 
   // A dead worker (trap, lost GPU device): say what happened, start a new worker and resume the
   // last saved run there (on the CPU after a lost device).
+  /** @param {string} why */
   recover(why, { cpu = false } = {}) {
     this.worker.terminate();
     this.ready = false;
@@ -132,6 +147,7 @@ export class Panel extends PanelView {
   }
 
   // Continue a saved run in this panel's worker (a copy of the bytes: lastRun keeps its own).
+  /** @param {Pending} pending */
   resume(pending) {
     this.pending = null;
     this.awaiting = 'resume';
@@ -142,6 +158,7 @@ export class Panel extends PanelView {
 
   // Training diverged: the weights are meaningless. Offer the last saved run with half the
   // learning rate (the run saved at 'ready' is there even if no autosave happened yet).
+  /** @param {Extract<Reply, {type: 'diverged'}>} msg */
   diverged(msg) {
     this.error(msg.message);
     const run = this.lastRun;
@@ -159,6 +176,7 @@ export class Panel extends PanelView {
     this.q('.error').append(' ', button);
   }
 
+  /** @param {string} message */
   error(message) {
     this.q('.error').textContent = message;
     status(`${this.q('.method').value}: ${message}`); // also at the top, where the eye is
@@ -175,6 +193,7 @@ export class Panel extends PanelView {
   }
 
   // A session could not be made: fall back so that the panel trains something.
+  /** @param {string} message */
   notMade(message) {
     const was = this.awaiting;
     this.awaiting = null;
@@ -205,7 +224,7 @@ export class Panel extends PanelView {
     this.shown = null;
     this.q('.error').textContent = '';
     this.q('.kl').dataset.step = 0;
-    this.q('.kl tbody').querySelectorAll('td').forEach((td) => { td.textContent = '–'; });
+    this.q('.kl tbody').querySelectorAll('td').forEach((/** @type {HTMLTableCellElement} */ td) => { td.textContent = '–'; });
     this.drawLoss();
     this.drawCharts();
   }
@@ -227,6 +246,7 @@ export class Panel extends PanelView {
     }
   }
 
+  /** @param {File} file */
   async upload(file) {
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -234,8 +254,9 @@ export class Panel extends PanelView {
     this.q('.load').value = '';
   }
 
+  /** @param {Uint8Array} bytes the weights ('saved': a posted copy, so on an ArrayBuffer) */
   download(bytes) {
-    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const url = URL.createObjectURL(new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (bytes)], { type: 'application/octet-stream' }));
     const a = document.createElement('a');
     a.href = url;
     a.download = `flowmap-${this.q('.method').value}.fmap`;

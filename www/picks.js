@@ -6,6 +6,7 @@ import { facts } from './settings.js';
 // Picked start points (noise at t = 0, plot coordinates), shared by the panels: clicking a
 // samples view adds one, dragging moves it; both panels draw their paths. At most MAX_PICKS.
 const MAX_PICKS = 8;
+/** @type {[number, number][]} */
 export let picks = [];
 const PICK_RADIUS_PX = 12;
 
@@ -18,8 +19,10 @@ function sendPicks() {
 export function clearPicks() { picks = []; sendPicks(); }
 
 // Clicks, taps and drags on a panel's samples canvas pick points (in the samples view).
+/** @param {HTMLCanvasElement} c */
 export function pickable(c) {
   let dragging = -1;
+  /** @param {PointerEvent} ev @returns {[number, number]} the plot point under the pointer */
   const where = (ev) => {
     const r = c.getBoundingClientRect();
     const [u, v] = [(ev.clientX - r.left) / r.width, (ev.clientY - r.top) / r.height];

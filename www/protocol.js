@@ -78,12 +78,13 @@
  * stages, ode: ODE_PATH_STEPS + 1 stages}; 'trajectories': `points` = the N + 1 stages of the
  * paths, one stage after the other, `reference` = their interpolant end points x1; 'time':
  * `points` = X_{0,t}(x0), `reference` = the interpolant I_t; 'density': `map`; 'grid': `points`
- * = the grid pushed to t, `grid` its shape; 'exact': `exact`, the view or why there is none.
+ * = the grid pushed to t, `grid` its shape; 'exact': `exact`, the view or why there is none
+ * (a view has no `error`, so a reader may test `exact.error`).
  * @typedef {{type: 'samples', view: View, n: number, t: number,
  *   points: Float32Array | null, reference: Float32Array | null, map: DensityMapView | null,
  *   grid: {lines: number, per_line: number} | null,
  *   paths: {map: Float32Array, ode: Float32Array} | null,
- *   exact: AgainstExactView | {error: string} | null}} Samples
+ *   exact: (AgainstExactView & {error?: undefined}) | {error: string} | null}} Samples
  */
 
 /**

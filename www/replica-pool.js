@@ -41,7 +41,10 @@ export class ReplicaPool {
   /** Workers training: the leader and its replicas. */
   get size() { return this.replicas.length + 1; }
 
-  /** Grows or shrinks to `k` workers in all (the leader is one); the copies then sync anew. */
+  /**
+   * Grows or shrinks to `k` workers in all (the leader is one); the copies then sync anew.
+   * @param {number} k
+   */
   resize(k) {
     if (this.gaveUp) k = 1;
     while (this.replicas.length > k - 1) this.drop(/** @type {Replica} */ (this.replicas.pop()));
@@ -72,7 +75,10 @@ export class ReplicaPool {
     return r;
   }
 
-  /** @param {Replica} r @param {any} msg @param {Transferable[]} [transfer] @returns {Promise<any>} */
+  /**
+   * @param {Replica} r @param {import('./replica.js').ReplicaCommand} msg
+   * @param {Transferable[]} [transfer] @returns {Promise<any>} the reply (its type is the request's)
+   */
   ask(r, msg, transfer = []) {
     if (r.dead) return Promise.reject(new Error('the replica is dead'));
     return new Promise((resolve, reject) => {

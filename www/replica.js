@@ -16,6 +16,15 @@
 //               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
 import init, { Session } from './flowmap.js';
 
+/**
+ * The messages above, as types (replica-pool.js sends them). `backend`: the leader's CPU backend.
+ * @typedef {{summed: Float32Array, diagonal: number, off_diagonal: number}} Apply
+ * @typedef {{type: 'boot', module: WebAssembly.Module}
+ *   | {type: 'sync', bytes: Uint8Array, backend: string}
+ *   | {type: 'step', apply?: Apply | null, shard: number, shards: number}
+ *   | {type: 'apply', apply: Apply} | {type: 'bytes'} | {type: 'test-crash'}} ReplicaCommand
+ */
+
 /** @type {Session | null} */
 let session = null;
 let dead = false;
@@ -29,11 +38,12 @@ function need() {
   return session;
 }
 
-/** @param {{summed: Float32Array, diagonal: number, off_diagonal: number} | null} apply */
+/** @param {Apply | null} apply */
 function applied(apply) {
   if (apply) need().apply_gradient(apply.summed, apply.diagonal, apply.off_diagonal);
 }
 
+/** @param {ReplicaCommand} msg */
 async function handle(msg) {
   switch (msg.type) {
     case 'boot':
@@ -67,7 +77,7 @@ async function handle(msg) {
     case 'test-crash':
       throw new WebAssembly.RuntimeError('unreachable (test-crash)');
     default:
-      throw new Error(`unknown replica message '${msg.type}'`);
+      throw new Error(`unknown replica message '${/** @type {{type: string}} */ (msg).type}'`);
   }
 }
 

@@ -20,7 +20,7 @@ export function dataset() {
 // with the controls' fields. The crate checks it; a rejected field comes back as a panel error.
 /** @param {import('./flowmap.js').Method} method @returns {import('./flowmap.js').Config} */
 export function recipe(method) {
-  const num = (id) => Number($(id).value);
+  const num = (/** @type {string} */ id) => Number($(id).value);
   const { model, train } = facts.presets.browser;
   return {
     model: { ...model, width: num('width'), depth: num('depth') },
@@ -53,9 +53,11 @@ export const SETTINGS = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'vi
 // The settings that make a run: a URL that names other values than the saved run's starts them.
 const RECIPE = ['lr', 'batch', 'width', 'depth', 'seed', 'dataset', 'draw', 'methods'];
 // The URL's settings, or the saved run's (readSettings sets them once, at the start).
+/** @type {URLSearchParams | null} */
 let params = null;
 // The settings the page starts from: the URL's `url`, or the `saved` run's when the URL names no
 // other recipe. Returns them, whether the saved run resumes, and the panels' methods.
+/** @param {URLSearchParams} url @param {import('./store.js').SavedRecord | undefined} saved */
 export function readSettings(url, saved) {
   const savedQuery = saved && saved.version === 1 && saved.panels.some(Boolean) ? new URLSearchParams(saved.query) : null;
   const resuming = savedQuery && RECIPE.every((k) => !url.has(k) || url.get(k) === savedQuery.get(k));
@@ -68,6 +70,7 @@ export function readSettings(url, saved) {
   return { params, resuming, methods };
 }
 
+/** @param {string} id */
 function applyParam(id) {
   if (!params.has(id)) return;
   const el = $(id);

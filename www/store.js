@@ -9,6 +9,17 @@ const KEY = 'current';
 // Opening can hang when another tab holds an old version of the database open; give up then.
 const OPEN_TIMEOUT_MS = 3000;
 
+/**
+ * The record (autosave.js writes it): the settings' query string, when, and per panel its
+ * method and last run (Session.save_run bytes, step, seconds) with its KL history, or null for
+ * a panel without a run; `drawing`: a target from a file (the URL cannot carry it), or null.
+ * @typedef {{method: import('./flowmap.js').Method, bytes: Uint8Array, step: number,
+ *   seconds: number, klHistory: import('./charts.js').KlPoint[]}} SavedPanel
+ * @typedef {{version: number, query: string, savedAt: number, panels: (SavedPanel | null)[],
+ *   drawing: import('./flowmap.js').Drawing | null}} SavedRecord
+ */
+
+/** @type {Promise<IDBDatabase> | null} */
 let opened = null;
 
 function open() {
@@ -26,6 +37,11 @@ function open() {
   return opened;
 }
 
+/**
+ * @template T
+ * @param {IDBTransactionMode} mode @param {(s: IDBObjectStore) => IDBRequest<T>} act
+ * @returns {Promise<T>} the request's result, once its transaction completed
+ */
 function request(mode, act) {
   return open().then((db) => new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, mode);
@@ -35,9 +51,9 @@ function request(mode, act) {
   }));
 }
 
-/** The saved record, or undefined. */
+/** The saved record, or undefined. @type {() => Promise<SavedRecord | undefined>} */
 export const loadRuns = () => request('readonly', (s) => s.get(KEY));
-/** Replace the saved record. */
+/** Replace the saved record. @param {SavedRecord} record */
 export const saveRuns = (record) => request('readwrite', (s) => s.put(record, KEY));
 /** Forget the saved record ("Start fresh"). */
 export const clearRuns = () => request('readwrite', (s) => s.delete(KEY));

@@ -7,7 +7,9 @@ import { facts, drawing, saveSettings } from './settings.js';
 // grid (aspect kept, on a transparent square, so margins carry no mass, inverted or not); the
 // crate turns pixels or CSV text into
 // a drawing (src/target_file.rs) or says why not, and the current target stays.
+/** @type {File | null} */
 let imageFile = null; // the last image, kept for the invert toggle
+/** @param {File} file */
 async function targetFromFile(file) {
   const note = $('target-note');
   if (!file) return;
@@ -44,7 +46,7 @@ async function targetFromFile(file) {
 }
 
 $('draw-clear').addEventListener('click', () => { drawing.clear(); imageFile = null; $('target-note').textContent = ''; });
-$('target-file').addEventListener('change', (e) => {
+$('target-file').addEventListener('change', (/** @type {Event} */ e) => {
   const input = /** @type {HTMLInputElement} */ (e.target);
   targetFromFile(input.files[0]);
   input.value = '';

@@ -5,7 +5,10 @@
 
 const TEXT = '#c9ced6';
 
-/** The lines between a 2 x 2 view's quarters, and the font and colour of their titles. */
+/**
+ * The lines between a 2 x 2 view's quarters, and the font and colour of their titles.
+ * @param {CanvasRenderingContext2D} g @param {HTMLCanvasElement} c
+ */
 function quarters(g, c) {
   const half = c.width / 2;
   g.strokeStyle = '#2a2f3a';
@@ -31,16 +34,20 @@ export function drawDensity(g, c, map, bins, n) {
   const half = c.width / 2;
   const cell = half / bins;
   const most = Math.max(...map.model, ...map.target) || 1;
-  const heat = (v) => { // dark -> blue -> white, on a square-root scale so faint mass shows
+  const heat = (/** @type {number} */ v) => { // dark -> blue -> white, on a square-root scale so faint mass shows
     const a = Math.sqrt(Math.min(1, v / most));
     return `rgb(${Math.round(40 + 215 * a * a)}, ${Math.round(60 + 190 * a)}, ${Math.round(90 + 165 * a)})`;
   };
   const biggest = Math.max(...map.terms.map(Math.abs)) || 1;
-  const diverging = (v) => { // red: mass missing, blue: extra mass, dark: none
+  const diverging = (/** @type {number} */ v) => { // red: mass missing, blue: extra mass, dark: none
     const a = Math.sqrt(Math.min(1, Math.abs(v) / biggest));
     return v >= 0 ? `rgb(${Math.round(20 + 235 * a)}, ${Math.round(20 + 60 * a)}, ${Math.round(30 + 40 * a)})`
       : `rgb(${Math.round(20 + 60 * a)}, ${Math.round(20 + 120 * a)}, ${Math.round(30 + 225 * a)})`;
   };
+  /**
+   * @param {number} x0 @param {number} y0 @param {Float32Array} values
+   * @param {(v: number) => string} color
+   */
   const square = (x0, y0, values, color) => {
     for (let i = 0; i < bins; i++) {
       for (let j = 0; j < bins; j++) {
@@ -71,7 +78,12 @@ export function drawDensity(g, c, map, bins, n) {
   lines.forEach(([text, color], k) => { g.fillStyle = color; g.fillText(text, half + 10, half + 24 + 20 * k); });
 }
 
-/** A grid of noise pushed through N jumps to time t: lines[i] of `perLine` points each. */
+/**
+ * A grid of noise pushed through N jumps to time t: lines[i] of `perLine` points each.
+ * @param {CanvasRenderingContext2D} g @param {HTMLCanvasElement} c
+ * @param {import('./protocol.js').Samples} m the 'samples' message of the 'grid' view
+ * @param {(x: number, y: number) => [number, number]} at
+ */
 export function drawGrid(g, c, m, at) {
   const { lines, per_line: perLine } = m.grid;
   const count = 2 * lines;
@@ -95,10 +107,14 @@ export function drawGrid(g, c, m, at) {
  * Paths of picked start points through the N jumps of the flow map (white, a dot per jump) and
  * along the ODE the map replaces, in fine Heun steps (orange). Both arrays hold every stage of
  * every path, stage after stage; stage 0 is the picked points.
+ * @param {CanvasRenderingContext2D} g @param {{map: Float32Array, ode: Float32Array}} paths
+ * @param {number} n @param {(x: number, y: number) => [number, number]} at
  */
 export function drawPaths(g, paths, n, at) {
   const count = paths.map.length / (2 * (n + 1));
+  /** @param {Float32Array} stages @param {number} s @param {number} k */
   const point = (stages, s, k) => at(stages[2 * (s * count + k)], stages[2 * (s * count + k) + 1]);
+  /** @param {Float32Array} stages @param {number} k */
   const polyline = (stages, k) => {
     g.beginPath();
     for (let s = 0; s < stages.length / (2 * count); s++) {
@@ -139,7 +155,7 @@ export function drawExact(g, c, view, n, at) {
   const half = c.width / 2;
   const worst = Math.max(...view.errors) || 1;
   const scale = Math.max(0.05, 2 * view.mean_error, Math.min(worst, 1)); // colour saturates here
-  const ramp = (v) => { // dark blue (exact) -> yellow -> red (far off)
+  const ramp = (/** @type {number} */ v) => { // dark blue (exact) -> yellow -> red (far off)
     const a = Math.min(1, v / scale);
     return `rgb(${Math.round(60 + 195 * a)}, ${Math.round(120 + 100 * a - 140 * a * a)}, ${Math.round(255 - 235 * a)})`;
   };

@@ -25,12 +25,27 @@ const ODE_EVERY = 4;
 export const KL_PART_MS = SLICE_MS;
 // The table itself (state.table) and the count of finished ones (state.tables) are in
 // worker-state.js: a new session drops the one in progress.
+/**
+ * A row to compute: N, and for the ODE's rows the sampler and its network calls per step
+ * (the flow map's have no sampler: the crate's default).
+ * @typedef {{n: number, sampler?: string, calls?: number}} KlRow
+ */
+/**
+ * A table in progress: its rows, the next one (`k`; `begun` once kl_begin ran for it), the
+ * flow map's and the ODE's reports so far, the step they score, the training seconds at its
+ * start, its compute ms so far, and whether it was asked for (with the ODE's rows).
+ * @typedef {{rows: KlRow[], k: number, begun: boolean, done: KlReport[], ode: KlReport[],
+ *   step: number | null, seconds: number, ms: number, asked: boolean}} KlTable
+ * @typedef {import('./flowmap.js').KlReport} KlReport
+ */
+/** @type {number | null} */
 let klPointsPerMs = null; // base points times network calls per ms, from the last part
 
+/** @param {boolean} withOde */
 export function beginTable(withOde) {
   const steps = state.facts.table_steps;
-  /** @type {{n: number, sampler?: string, calls?: number}[]} */
-  const rows = steps.map((n) => ({ n, sampler: undefined }));
+  /** @type {KlRow[]} */
+  const rows = steps.map(/** @returns {KlRow} */ (n) => ({ n, sampler: undefined }));
   if (withOde || state.tables % ODE_EVERY === 0) {
     const most = Math.max(...steps);
     for (const { name, calls_per_step: calls } of state.facts.samplers.filter((x) => x.name !== 'flow-map')) {
@@ -43,6 +58,7 @@ export function beginTable(withOde) {
 // Works on the table for about `budgetMs` (Infinity: to its end), posting rows as they finish.
 // With `whileIdle` (a table asked for while paused) it hands over to the training loop as soon
 // as the run plays again, instead of holding the worker to the end.
+/** @param {number} budgetMs */
 export async function advanceTable(budgetMs, { whileIdle = false } = {}) {
   const until = performance.now() + budgetMs;
   const flowRows = state.facts.table_steps.length;

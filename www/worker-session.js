@@ -21,6 +21,10 @@ export async function saveRun() {
 }
 
 // A new session replaces the old one and the page hears 'ready' (and the first run save).
+/**
+ * @param {import('./flowmap.js').Session} next (either module's: one API)
+ * @param {import('./flowmap.js').Options} options @param {boolean} resumed
+ */
 export async function adopt(next, options, resumed) {
   if (state.session) state.session.free();
   state.session = next;
@@ -48,6 +52,7 @@ export function need() {
 // Shipped weights may be another network (deeper, GELU, preconditioned): re-create the session
 // with the checkpoint's model config (same recipe and options) so they load. A corrupt file
 // throws before anything changes.
+/** @param {Uint8Array} bytes */
 export async function adoptArchitecture(bytes) {
   const info = Session.checkpoint_info(bytes);
   const config = state.session.config;

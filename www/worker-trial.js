@@ -18,21 +18,43 @@ import { Session, useGlue, webgpuGlue, breakWebgpu } from './worker-wasm.js';
 // state.auto: the 'auto' options while this session's backend is still to be decided.
 // {key, options, waiting: true} until the baseline is measured, {key, worker, timer, end} while
 // WebGPU is timed, then {key, result, at}
+/**
+ * @typedef {import('./flowmap.js').Options} Options
+ * @typedef {import('./flowmap.js').Verdict} Verdict
+ * @typedef {import('./flowmap.js').Session} Session
+ * What the trial found: the crate's verdict without timing (a software adapter, a recipe timed
+ * before), WebGPU's ms per step, why it failed, [baseline, beside] ms per step when it starved
+ * the run, or `late` when the box ran out.
+ * @typedef {{verdict?: Verdict, ms?: number, error?: string, starved?: [number, number],
+ *   late?: boolean}} TrialResult
+ * @typedef {{key: string, options?: Options, waiting?: boolean, worker?: Worker,
+ *   timer?: ReturnType<typeof setTimeout> | null, end?: (result: TrialResult) => void,
+ *   result?: TrialResult, at?: number}} Trial
+ */
+/** @type {Trial | null} */
 let trial = null;
 // The CPU's ms per step: the fastest of the baseline's slices and of the first
 // trial.cpu_slices slices that start after the trial ended.
+/** @type {number | null} */
 let cpuMs = null;
 let cpuSlices = 0;
+/** @type {number | null} */
 let baselineMs = null; // the run's ms per step alone: the fastest baseline slice
 let baselineSlices = 0;
 let starvedSlices = 0; // consecutive slices beside the trial that the crate calls starved
+/** @type {Map<string, Verdict>} */
 const verdicts = new Map(); // recipe -> verdict: the same recipe on the same machine is not re-timed
 
 const recipeKey = () => JSON.stringify([state.session.config.model, state.session.config.train.batch_size, state.session.config.train.method]);
 
 // What the crate's adapter_verdict reads: GPUAdapterInfo's fields are getters, which a JSON copy
 // would not see, so they are copied by name (isFallbackAdapter moved from the adapter to its info).
+/**
+ * @param {GPUAdapter & {isFallbackAdapter?: boolean}} adapter (older browsers: the flag here)
+ * @returns {import('./flowmap.js').AdapterInfo}
+ */
 function adapterInfo(adapter) {
+  /** @type {Partial<GPUAdapterInfo>} */
   const info = adapter.info || {};
   return {
     vendor: info.vendor || '', architecture: info.architecture || '', device: info.device || '',
@@ -41,6 +63,7 @@ function adapterInfo(adapter) {
 }
 
 // `anyAdapter` (tests only) times even a software adapter, to test the starvation watch.
+/** @param {Options | null} options the 'auto' options, or null: no trial */
 export async function startTrial(options, { anyAdapter = false } = {}) {
   stopTrial();
   if (!options) return;
@@ -48,9 +71,10 @@ export async function startTrial(options, { anyAdapter = false } = {}) {
   if (verdicts.has(key)) { trial = { key, result: { verdict: verdicts.get(key) }, at: performance.now() }; return; }
   // Some browsers offer navigator.gpu without an adapter (headless Chromium, blocklisted GPUs):
   // then there is nothing to time, and nothing to download.
+  /** @type {Trial} */
   const asking = { key, timer: null };
   trial = asking;
-  const adapter = await self.navigator.gpu.requestAdapter().catch(() => null);
+  const adapter = await self.navigator.gpu.requestAdapter().catch(/** @returns {null} */ () => null);
   if (trial !== asking) return; // another session meanwhile
   if (!adapter) { trial = { key, result: { error: 'no adapter' }, at: performance.now() }; return; }
   const software = anyAdapter ? null : Session.adapter_verdict(adapterInfo(adapter), options);
@@ -60,17 +84,21 @@ export async function startTrial(options, { anyAdapter = false } = {}) {
 
 // The trial proper: a worker that loads the WebGPU module and times the recipe there. It runs
 // the worker's entry script, worker.js, whose URL (import.meta.url there) it gives at its start.
+/** @type {string | null} */
 let trialScript = null;
+/** @param {string} url */
 export function setTrialScript(url) { trialScript = url; }
 function launchTrial() {
   const { key, options } = trial;
   const worker = new Worker(new URL(trialScript), { type: 'module' });
+  /** @param {TrialResult} result */
   const done = (result) => {
     if (!trial || trial.worker !== worker) return; // a trial of an older session
     clearTimeout(trial.timer);
     worker.terminate();
     trial = { key, result, at: performance.now() };
   };
+  /** @param {number} ms @param {TrialResult} result what the trial says if the box runs out */
   const box = (ms, result) => { clearTimeout(trial.timer); trial.timer = setTimeout(() => done(result), ms); };
   worker.onmessage = (ev) => {
     const m = ev.data;
@@ -90,6 +118,7 @@ function launchTrial() {
 
 // A training slice at `ms` per step, started at `t0`, in 'auto''s bookkeeping: the baseline
 // before the trial, the starvation watch during it, the CPU's figure after it.
+/** @param {number} ms @param {number} t0 */
 export function autoSlice(ms, t0) {
   if (!state.auto || !trial) return;
   if (trial.waiting) {
@@ -157,6 +186,7 @@ export async function decide() {
   postBackend(report);
 }
 
+/** @param {import('./protocol.js').TrialReport} trial */
 function postBackend(trial) {
   post({ type: 'backend', backend: state.session.backend, note: state.session.backend_note, trial, config: state.session.config, step: state.session.steps });
 }
@@ -190,6 +220,7 @@ async function growBatch() {
 // Milliseconds per training step of `s`: trial.warmup_steps untimed (shader compilation), then
 // calls of doubling step counts until trial.measure_ms have passed; the figure is the last
 // call's, the longest and warmest.
+/** @param {Session} s */
 export async function msPerStep(s) {
   const { warmup_steps: warmup, measure_ms: measure } = state.facts.trial;
   await s.train_step(warmup);
@@ -204,6 +235,7 @@ export async function msPerStep(s) {
 
 // Under 'auto' where WebGPU exists: the CPU first, WebGPU timed beside it (startTrial). Without
 // WebGPU, 'auto' stays (the crate's note says why the CPU).
+/** @param {Options} [options] @returns {Options} */
 export function cpuFirst(options = {}) {
   if ((options.backend || state.facts.options.backend) !== 'auto' || !self.navigator.gpu) return options;
   return { ...options, backend: options.cpu || state.facts.options.cpu };
@@ -211,6 +243,7 @@ export function cpuFirst(options = {}) {
 
 // Tests only ('test-trial'): the trial answers now with this WebGPU timing, or (any_adapter)
 // starts again timing even a software adapter.
+/** @param {Extract<import('./protocol.js').Command, {type: 'test-trial'}>} msg */
 export function testTrial(msg) {
   if (!state.auto || !trial) throw new Error('no backend trial is running (test-trial needs backend auto with WebGPU)');
   if (msg.any_adapter) return startTrial(state.auto, { anyAdapter: true });
