@@ -21,14 +21,12 @@
 //                                 window.benchGo() is called (tests/e2e/profile.mjs profiles it)
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
 //                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
-//                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds);
-//                                 &module=relaxed: the CPU module built with relaxed-simd
-//                                 (flowmap_relaxed.js, ./dev.sh bench builds it too)
+//                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
 export {}; // a module (bench.html loads it as one): top-level await
 
 const params = new URLSearchParams(location.search);
 /** @type {Record<string, string>} */
-const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js', relaxed: './flowmap_relaxed.js' };
+const MODULES = { page: './flowmap.js', gpu: './flowmap_gpu.js', unfused: './flowmap_unfused.js' };
 /** @type {typeof import('./flowmap.js')} every module's glue has the page's API */
 const glue = await import(MODULES[params.get('module') || 'page']);
 const { Session } = glue;

@@ -7,9 +7,6 @@
 //                                                      fusion (./dev.sh bench builds it) and with)
 //   MODULES=gpu node tests/e2e/bench.mjs gpu webgpu     (the shipped, fused module only: no
 //                                                      extra build after trunk build)
-//   MODULES=page,relaxed node tests/e2e/bench.mjs speed flex ndarray   (CPU modules side by side:
-//                                                the page's and the relaxed-SIMD build that
-//                                                ./dev.sh bench makes; default: the page's)
 //   node tests/e2e/bench.mjs parallel flex      (data-parallel: K = 1 and 2 workers, 60 s each,
 //                                                steps/s and the time to KL(N=1) 0.405;
 //                                                EXTRA='&workers=1,2,4&batches=256,512&seconds=90')
@@ -24,8 +21,7 @@ const { server, base } = await serve();
 const browser = await launch({ webgpu: mode === 'gpu' || backends.includes('webgpu') });
 try {
   const gpuModules = process.env.MODULES ? process.env.MODULES.split(',') : ['unfused', 'gpu'];
-  const cpuModules = process.env.MODULES && mode !== 'gpu' ? process.env.MODULES.split(',') : ['page'];
-  const runs = backends.flatMap((backend) => (mode === 'gpu' ? gpuModules : cpuModules).map((module) => ({ backend, module })));
+  const runs = backends.flatMap((backend) => (mode === 'gpu' ? gpuModules : ['page']).map((module) => ({ backend, module })));
   for (const { backend, module } of runs) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`  [tab] ${m.text()}`));
@@ -41,7 +37,7 @@ try {
         console.log(`| ${x.method.padEnd(7)} | ${x.size.padEnd(15)} | ${String(x.batch).padStart(5)} | ${String(x.dispatches).padStart(10)} | ${String(x.submits).padStart(7)} | ${String(x.maps).padStart(11)} | ${x.ms.toFixed(0).padStart(12)} | ${x.loss.toFixed(5).padStart(10)} |`);
       }
     } else if (mode === 'speed') {
-      console.log(`\nheadless Chromium, wasm (${module === 'relaxed' ? 'simd128 + relaxed-simd: flowmap_relaxed.js' : 'simd128: the page\'s flowmap.js'}), backend ${backend}`);
+      console.log(`\nheadless Chromium, wasm (simd128), backend ${backend}`);
       console.log('| method  | size          | batch | ms/step | GFLOP/step | GFLOP/s |');
       console.log('|---------|---------------|-------|---------|------------|---------|');
       for (const x of r.result) {
