@@ -44,13 +44,19 @@ function buildInto(out) {
 
 const into = process.argv.indexOf('--into');
 if (into > 0) {
-  buildInto(process.argv[into + 1]); // the background build (below)
+  // The background build (below). When the build that ran this hook finishes, trunk empties
+  // dist/ and moves its staging directory's files in, then removes it: write only after that
+  // (a cached build is done in seconds).
+  const [dist, staging] = process.argv.slice(into + 1, into + 3);
+  const sleep = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; existsSync(staging) && waited < 600_000; waited += 500) Atomics.wait(sleep, 0, 0, 500);
+  buildInto(dist);
 } else {
   const staging = process.env.TRUNK_STAGING_DIR;
   const dist = process.env.TRUNK_DIST_DIR;
   if (!staging || !dist) throw new Error('webgpu-module: run as a trunk hook (TRUNK_STAGING_DIR is not set)');
   if (process.env.FLOWMAP_WEBGPU_LATER === '1' && !existsSync(built)) {
-    spawn(process.execPath, [import.meta.filename, '--into', dist], { cwd: root, detached: true, stdio: 'inherit' }).unref();
+    spawn(process.execPath, [import.meta.filename, '--into', dist, staging], { cwd: root, detached: true, stdio: 'inherit' }).unref();
     console.log('webgpu-module: the WebGPU module builds in the background (first time: several minutes); the page trains on the CPU until it lands in dist/');
   } else {
     buildInto(staging);
