@@ -15,6 +15,9 @@
 // the leader alone (something in this browser breaks them; restarting them would only loop).
 const MAX_REPLACEMENTS_PER_MINUTE = 3;
 
+/** Per-step timings summed since the last `takeStats` (ms), all zero. */
+const noStats = () => ({ steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 });
+
 /**
  * @typedef {{worker: Worker, replies: {resolve: (m: any) => void, reject: (e: Error) => void}[], dead: boolean}} Replica
  * @typedef {import('./flowmap.js').Session} Session
@@ -35,7 +38,7 @@ export class ReplicaPool {
     this.gaveUp = null;
     // Per step, summed since the last `takeStats`: whole step, the leader's own shard, the
     // leader's apply; the rest of a step is the exchange (waiting for the replicas, the sum).
-    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 };
+    this.stats = noStats();
   }
 
   /** Workers training: the leader and its replicas. */
@@ -213,7 +216,7 @@ export class ReplicaPool {
       steps: s.steps, step: s.stepMs / n, own: s.ownMs / n, apply: s.applyMs / n,
       exchange: (s.stepMs - s.ownMs - s.applyMs) / n, wait: s.waitMs / n, sum: s.sumMs / n, replica: s.replicaMs / n,
     };
-    this.stats = { steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 };
+    this.stats = noStats();
     return out;
   }
 

@@ -12,7 +12,7 @@
 // module is built; the WebGPU module lands in dist/ when done (until then 'auto' stays on the
 // CPU: the worker retries a failed load). Later builds, with the cache warm, run it in line.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stripNames } from './strip-names.mjs';
@@ -29,9 +29,14 @@ const built = join(release, '.flowmap-webgpu-built'); // a WebGPU build has fini
 function buildInto(out) {
   run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '--no-default-features', '--features', 'fusion', '--lib']);
   // The page's build writes the same file: take this one's bytes at once.
-  const copy = join(mkdtempSync(join(tmpdir(), 'flowmap-gpu-')), 'flowmap.wasm');
-  copyFileSync(join(release, 'flowmap.wasm'), copy);
-  run('wasm-bindgen', ['--target', 'web', '--out-dir', out, '--out-name', 'flowmap_gpu', copy]);
+  const dir = mkdtempSync(join(tmpdir(), 'flowmap-gpu-'));
+  try {
+    const copy = join(dir, 'flowmap.wasm');
+    copyFileSync(join(release, 'flowmap.wasm'), copy);
+    run('wasm-bindgen', ['--target', 'web', '--out-dir', out, '--out-name', 'flowmap_gpu', copy]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // 40 MB a build otherwise
+  }
   // Hooks may run side by side: this one strips its own module's names.
   const file = join(out, 'flowmap_gpu_bg.wasm');
   const before = readFileSync(file);
