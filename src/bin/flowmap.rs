@@ -58,6 +58,7 @@ options:
   --load FILE        start from saved weights
   --eval-samples N   samples per KL histogram (default {samples})
   --log-every N      print losses every N steps (default {log_every})
+  --eval-every N     train: also print the KL and exact-map rows every N steps (default 0: at the end only)
   --bench-steps N    timed steps per bench row (default {bench_steps})",
         method = t.method.name(),
         dataset = t.dataset.name(),
@@ -99,6 +100,7 @@ struct Args {
     load: Option<String>,
     eval_samples: usize,
     log_every: usize,
+    eval_every: usize,
     bench_steps: usize,
 }
 
@@ -116,6 +118,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         load: None,
         eval_samples: REFERENCE_SAMPLES,
         log_every: LOG_EVERY,
+        eval_every: 0,
         bench_steps: BENCH_STEPS,
     };
     while let Some(flag) = it.next() {
@@ -160,6 +163,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--load" => a.load = Some(value()?),
             "--eval-samples" => a.eval_samples = num(&flag, &value()?)?,
             "--log-every" => a.log_every = num(&flag, &value()?)?,
+            "--eval-every" => a.eval_every = num(&flag, &value()?)?,
             "--bench-steps" => a.bench_steps = num(&flag, &value()?)?,
             _ => return Err(format!("unknown option '{flag}'")),
         }
@@ -232,12 +236,14 @@ fn run(mut a: Args) -> Result<(), String> {
             serde_json::to_string(&a.config).map_err(|e| e.to_string())?
         );
         let start = Instant::now();
+        // Time spent in --eval-every's rows, left out of ms/step.
+        let mut eval_secs = 0.0;
         for k in 0..t.steps {
             let losses = trainer.step();
             if a.log_every > 0 && ((k + 1) % a.log_every == 0 || k + 1 == t.steps) {
                 let l = block_on(losses.read())?;
                 let clips = trainer.take_clip_counts();
-                let secs = start.elapsed().as_secs_f64();
+                let secs = start.elapsed().as_secs_f64() - eval_secs;
                 let weighted = l
                     .weighted
                     .map_or(String::new(), |w| format!("  weighted {w:.5}"));
@@ -255,8 +261,13 @@ fn run(mut a: Args) -> Result<(), String> {
                     return Err(format!("loss diverged ({}) at step {}", l.total, k + 1));
                 }
             }
+            if a.eval_every > 0 && (k + 1) % a.eval_every == 0 && k + 1 < t.steps {
+                let at = Instant::now();
+                checkpoint_rows(&a, &trainer, &device, k + 1)?;
+                eval_secs += at.elapsed().as_secs_f64();
+            }
         }
-        let secs = start.elapsed().as_secs_f64();
+        let secs = start.elapsed().as_secs_f64() - eval_secs;
         println!(
             "trained {} steps in {:.1} s ({:.1} ms/step)",
             t.steps,
@@ -324,6 +335,43 @@ fn run(mut a: Args) -> Result<(), String> {
         Err(why) => println!("(no exact map: {why})"),
     }
     println!("(evaluated in {:.1} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// One line of a learning curve (`--eval-every`): the sampling weights' KL at every N and, where
+/// the target has a closed form, their distance to the exact map, after `step` steps. The
+/// inverse-sqrt and constant schedules do not depend on the run's length, so with those this row
+/// is what a run of `step` steps would end with.
+fn checkpoint_rows(
+    a: &Args,
+    trainer: &Trainer,
+    device: &burn::tensor::Device,
+    step: usize,
+) -> Result<(), String> {
+    let t = &a.config.train;
+    let sigma = a.config.model.sigma;
+    let eval = Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed, sigma);
+    let net = trainer.sampling_net();
+    let table = block_on(eval.table(&net, device, Sampler::FlowMap))?;
+    let kl: Vec<String> = table.kl.iter().map(|k| format!("{k:.3}")).collect();
+    let distance = match eval.with_exact(&t.dataset, sigma) {
+        Ok(exact) => {
+            let d = block_on(exact.exact_distances(&net, device, Sampler::FlowMap))?;
+            let d: Vec<String> = d.iter().map(|x| format!("{x:.4}")).collect();
+            format!("  distance {}", d.join("/"))
+        }
+        Err(_) => String::new(),
+    };
+    println!(
+        "eval at step {step:>6}  KL(N={}) {}{distance}",
+        table
+            .steps
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("/"),
+        kl.join("/")
+    );
     Ok(())
 }
 
