@@ -187,6 +187,17 @@ pub enum Weighting {
     None,
     /// exp(-w(s,t)) L + w(s,t) with w learned beside the map (`loss_weight`).
     Learned,
+    /// The same learned w, but each term's rows weighted by exp(-w) normalised to mean 1 over
+    /// the term: it shifts weight between pairs of times within a term and leaves the terms'
+    /// shares those of the unweighted loss (`loss_weight::relative_mean`).
+    Relative,
+}
+
+impl Weighting {
+    /// Whether the recipe learns a w(s,t) (and its files carry it).
+    pub fn learns(self) -> bool {
+        self != Weighting::None
+    }
 }
 
 /// Everything that decides a training run.

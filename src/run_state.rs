@@ -12,7 +12,7 @@
 //! without it writes none, so its bytes are what they were.
 
 use crate::checkpoint::{Layers, block_len, frame, take_layers, unframe};
-use crate::config::{Config, Weighting};
+use crate::config::Config;
 use crate::loss_weight;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +96,7 @@ pub fn decode(bytes: &[u8]) -> Result<RunState, String> {
             h.adam_steps, h.step
         ));
     }
-    let learned = h.config.train.weighting == Weighting::Learned;
+    let learned = h.config.train.weighting.learns();
     if h.loss_weight != learned {
         return Err(format!(
             "{WHAT} is inconsistent: a learned loss weight {}, but the config's weighting is {:?}",

@@ -7,7 +7,7 @@ use crate::batch::HostBatch;
 use crate::checkpoint::{self, Checkpoint, bias, net_from, read_layers};
 use crate::clipping::clip_gradients;
 use crate::config::{Config, Method, Weighting};
-use crate::loss_weight::{self, LossWeight, weighted_mean};
+use crate::loss_weight::{self, LossWeight, relative_mean, weighted_mean};
 use crate::losses::{
     diagonal::diagonal_residual, esd::esd_residual, lsd::lsd_residual, meanflow::meanflow_residual,
     off_diagonal_penalty, psd::psd_residual, row_penalty,
@@ -137,7 +137,7 @@ impl Trainer {
         let net = FlowMapNet::init(&config.model, &mut rng, &device);
         let ema = config.train.ema_decay.map(|_| net.valid());
         let optim = optimizer(&config);
-        let weight = (config.train.weighting == Weighting::Learned).then(|| {
+        let weight = config.train.weighting.learns().then(|| {
             // Its own generator: the weights, data and times are those of the unweighted run.
             let mut rng = Rng::new(config.train.seed ^ LOSS_WEIGHT_SEED);
             (LossWeight::init(&mut rng, &device), optimizer(&config))
@@ -227,12 +227,17 @@ impl Trainer {
         }; // [B_off, 2]
         let huber = cfg.huber.map(|d| d as f32);
         let off_diagonal = off_diagonal_penalty(residual.clone(), huber);
-        // Learned weighting: mean(exp(-w) L + w) per term, w(t,t) on the diagonal, w(s,t) off it.
+        // Learned weighting: mean(exp(-w) L + w) per term (or its relative form), w(t,t) on the
+        // diagonal, w(s,t) off it.
         let weighted = self.weight.as_ref().map(|(w, _)| {
+            let term = match cfg.weighting {
+                Weighting::Relative => relative_mean,
+                _ => weighted_mean,
+            };
             let t = b.diag.t.clone();
-            let diag = weighted_mean(row_penalty(diag_residual, None), w.at(t.clone(), t));
+            let diag = term(row_penalty(diag_residual, None), w.at(t.clone(), t));
             let w_off = w.at(b.off.s.clone(), b.off.t.clone()); // [B_off, 1]
-            diag + weighted_mean(row_penalty(residual, huber), w_off)
+            diag + term(row_penalty(residual, huber), w_off)
         });
         let (diagonal, off_diagonal) = match scales {
             // mean over the shard's rows times its share of the batch's rows

@@ -12,7 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use common::*;
 use flowmap::adamw::AdamW;
 use flowmap::config::{Method, Weighting};
-use flowmap::loss_weight::{LossWeight, weighted_mean};
+use flowmap::loss_weight::{LossWeight, relative_mean, weighted_mean};
 use flowmap::readback::block_on;
 use flowmap::rng::Rng;
 use flowmap::session::Session;
@@ -104,6 +104,55 @@ fn the_weighted_losss_gradient_matches_finite_differences() {
     assert!(checked > 30, "only {checked} entries checked");
 }
 
+/// The relative rule: d/dL_i = exp(-w_i) / sum_j exp(-w_j) (the rows' weights have mean 1, so a
+/// w the same on every row gives the unweighted mean's 1/B), and w's gradient is exactly that of
+/// the plain weighted mean. A rule that forgot to normalise (exp(-w_i)/B), let the map's term
+/// train w, or let w's term train the map fails here.
+#[test]
+fn the_relative_rule_reweights_rows_with_mean_one_and_trains_w_alone() {
+    let dev = cpu().autodiff();
+    let w = perturbed(&dev);
+    let (s, t, l) = (
+        [0.0f32, 0.1, 0.3, 0.5, 0.9],
+        [0.2f32, 0.1, 0.8, 0.95, 1.0],
+        [0.5f32, 2.0, 0.05, 1.3, 0.8],
+    );
+    let loss = column(&l, &dev).require_grad();
+    let j = relative_mean(loss.clone(), w.at(column(&s, &dev), column(&t, &dev)));
+    let mut grads = j.backward();
+    let got = h1(loss.grad(&grads).unwrap().flatten(0, 1));
+    let ws = h1(w.at(column(&s, &dev), column(&t, &dev)).flatten(0, 1));
+    let total: f64 = ws.iter().map(|&w| (-w as f64).exp()).sum();
+    for (k, (&g, &wk)) in got.iter().zip(&ws).enumerate() {
+        let want = (-wk as f64).exp() / total;
+        assert!(
+            (g as f64 - want).abs() <= 1e-6,
+            "row {k}: dJ/dL {g}, want {want}"
+        );
+    }
+    // A constant w: every row weighs 1/B, the unweighted mean.
+    let flat = LossWeight::init(&mut Rng::new(3), &dev); // zero output layer: w = 0 everywhere
+    let loss = column(&l, &dev).require_grad();
+    let j = relative_mean(loss.clone(), flat.at(column(&s, &dev), column(&t, &dev)));
+    let g = h1(loss.grad(&j.backward()).unwrap().flatten(0, 1));
+    assert!(g.iter().all(|&g| (g - 0.2).abs() <= 1e-6), "{g:?}");
+    // w's gradient: that of the weighted mean, entry by entry.
+    let g_rel = GradientsParams::from_module(&mut grads, &w);
+    let mut plain =
+        weighted_mean(column(&l, &dev), w.at(column(&s, &dev), column(&t, &dev))).backward();
+    let g_plain = GradientsParams::from_module(&mut plain, &w);
+    for layer in &w.layers {
+        let a = h1(g_rel.get::<2>(layer.weight.id).unwrap().flatten(0, 1));
+        let b = h1(g_plain.get::<2>(layer.weight.id).unwrap().flatten(0, 1));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(a, b)| (a - b).abs() <= 1e-6 + 1e-5 * b.abs()),
+            "w's gradient under the relative rule differs from the weighted mean's"
+        );
+    }
+}
+
 /// With a loss of known mean c(s,t) = exp(2 (t - s) - 1) at each pair (times a noise of mean 1),
 /// training w alone drives it to log c(s,t) = 2 (t - s) - 1, the optimum of exp(-w) L + w.
 #[test]
@@ -151,8 +200,18 @@ fn w_converges_to_the_log_of_the_mean_loss() {
 /// load unchanged.
 #[test]
 fn a_weighted_run_trains_saves_and_resumes() {
+    weighted_run_trains_saves_and_resumes(Weighting::Learned);
+}
+
+/// The same for the relative rule, whose files carry the same w.
+#[test]
+fn a_relatively_weighted_run_trains_saves_and_resumes() {
+    weighted_run_trains_saves_and_resumes(Weighting::Relative);
+}
+
+fn weighted_run_trains_saves_and_resumes(rule: Weighting) {
     let mut config = small(Method::Esd);
-    config.train.weighting = Weighting::Learned;
+    config.train.weighting = rule;
     let mut tr = Trainer::new(config.clone(), &cpu()).unwrap();
     let first = read(tr.step());
     for _ in 0..60 {

@@ -46,7 +46,8 @@ options:
   --esd-stop transport|target   ESD gradient through d/ds X (the paper) or through v only (default {esd_stop})
   --ema X|none       EMA decay of the sampling weights (default {ema})
   --huber X|none     pseudo-Huber scale of the off-diagonal penalty; none: squared error (default {huber})
-  --weighting none|learned   weight each loss row by a learned w(s,t): exp(-w) L + w (default {weighting})
+  --weighting none|learned|relative   weight each loss row by a learned w(s,t): exp(-w) L + w, or
+                     relative: exp(-w) normalised to mean 1 within each term (default {weighting})
   --weight-decay X   AdamW weight decay (default {wd})
   --width N --depth N  network size (default {width} x {depth})
   --activation silu|gelu  hidden activation (default {activation})
