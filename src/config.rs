@@ -212,6 +212,12 @@ pub struct TrainConfig {
     /// Fraction of the batch spent on the diagonal (flow-matching) loss. 0.75 as in the paper:
     /// the diagonal anchors v_{t,t}, which every self-distillation teacher relies on.
     pub diag_fraction: f64,
+    /// Weight of the off-diagonal term's mean against the diagonal's: the loss is
+    /// D + off_weight O. 1 (every table here): each term counts alike whatever its rows. The
+    /// paper's released code averages over the whole batch, f D + (1 - f) O with f the
+    /// diagonal fraction, which is this with (1 - f)/f = 1/3 at f = 0.75 up to an overall scale
+    /// (docs/loss-weighting.md).
+    pub off_weight: f64,
     /// Peak AdamW learning rate. The reference's constant 2e-4 under-trains in 20k steps; with the
     /// cosine schedule a higher peak converges faster (see README for the sweep).
     pub lr: f64,
@@ -259,6 +265,7 @@ impl Default for TrainConfig {
             dataset: Dataset::Checkerboard,
             batch_size: 2048,
             diag_fraction: 0.75,
+            off_weight: 1.0,
             lr: 1e-3,
             weight_decay: 1e-4,
             schedule: Schedule::Cosine,
@@ -293,6 +300,9 @@ pub struct Config {
 
 /// Largest batch accepted: beyond this a browser tab runs out of memory long before it helps.
 pub const MAX_BATCH: usize = 65_536;
+/// Largest off-diagonal weight accepted: beyond it the diagonal, the only term that sees the
+/// data, is a rounding error of the loss.
+pub const MAX_OFF_WEIGHT: f64 = 100.0;
 /// Largest hidden width and depth accepted, for the same reason.
 pub const MAX_WIDTH: usize = 2048;
 pub const MAX_DEPTH: usize = 16;
@@ -380,6 +390,15 @@ impl Config {
                 t.diag_fraction
             )
         })?;
+        check(
+            t.off_weight.is_finite() && t.off_weight > 0.0 && t.off_weight <= MAX_OFF_WEIGHT,
+            || {
+                format!(
+                    "train.off_weight must be in (0, {MAX_OFF_WEIGHT}], got {}",
+                    t.off_weight
+                )
+            },
+        )?;
         t.dataset
             .validate()
             .map_err(|e| format!("train.dataset: {e}"))?;

@@ -226,6 +226,7 @@ impl Trainer {
             }
         }; // [B_off, 2]
         let huber = cfg.huber.map(|d| d as f32);
+        let off_weight = cfg.off_weight as f32;
         let off_diagonal = off_diagonal_penalty(residual.clone(), huber);
         // Learned weighting: mean(exp(-w) L + w) per term (or its relative form), w(t,t) on the
         // diagonal, w(s,t) off it.
@@ -237,7 +238,7 @@ impl Trainer {
             let t = b.diag.t.clone();
             let diag = term(row_penalty(diag_residual, None), w.at(t.clone(), t));
             let w_off = w.at(b.off.s.clone(), b.off.t.clone()); // [B_off, 1]
-            diag + term(row_penalty(residual, huber), w_off)
+            diag + term(row_penalty(residual, huber), w_off) * off_weight
         });
         let (diagonal, off_diagonal) = match scales {
             // mean over the shard's rows times its share of the batch's rows
@@ -246,7 +247,7 @@ impl Trainer {
         };
         let loss = match &weighted {
             Some(objective) => objective.clone(),
-            None => diagonal.clone() + off_diagonal.clone(),
+            None => diagonal.clone() + off_diagonal.clone() * off_weight,
         };
 
         let mut all = loss.backward();

@@ -235,3 +235,41 @@ fn workers_share_the_cores_among_the_panels() {
     }
     assert!(workers_for(2.0, 0.0, None).unwrap_err().contains("panels"));
 }
+
+/// `off_weight` scales the off-diagonal term and nothing else. LSD and PSD-midpoint with the
+/// same seed draw the same diagonal rows, so the difference of their whole-batch gradients is
+/// off_weight (g_O^LSD - g_O^PSD): at off_weight 3 it is three times that at 1, and non-zero.
+/// A weight left out, or put on the diagonal term, gives a ratio of 1 and fails here.
+#[test]
+fn off_weight_scales_the_off_diagonal_gradient_alone() {
+    let gradient = |method: Method, off_weight: f64| {
+        let mut c = small(method);
+        c.train.off_weight = off_weight;
+        let mut t = Trainer::new(c, &cpu()).unwrap();
+        block_on(t.shard_gradient(0, 1)).unwrap().0
+    };
+    let diff = |a: f64| -> Vec<f32> {
+        let (l, p) = (gradient(Method::Lsd, a), gradient(Method::PsdMid, a));
+        l.iter().zip(&p).map(|(l, p)| l - p).collect()
+    };
+    let (one, three) = (diff(1.0), diff(3.0));
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(
+        norm(&one) > 1e-6,
+        "LSD and PSD gradients agree: {}",
+        norm(&one)
+    );
+    let off: Vec<f32> = three.iter().zip(&one).map(|(t, o)| t - 3.0 * o).collect();
+    assert!(
+        norm(&off) <= 1e-4 * norm(&three),
+        "off_weight 3 gives {} x the off-diagonal difference of 1, residual {}",
+        norm(&three) / norm(&one),
+        norm(&off) / norm(&three)
+    );
+    // The default is 1: configs written before the field load as they trained.
+    let old: flowmap::config::TrainConfig = serde_json::from_str(r#"{"lr":0.001}"#).unwrap();
+    assert_eq!(old.off_weight, 1.0);
+    let mut bad = small(Method::Lsd);
+    bad.train.off_weight = 0.0;
+    assert!(bad.validate().unwrap_err().contains("off_weight"));
+}

@@ -37,6 +37,7 @@ options:
   --steps N          optimizer steps (default {steps}; also the schedule's length)
   --batch N          batch size (default {batch})
   --lr X             peak learning rate (default {lr})
+  --off-weight X     loss = diagonal + X off-diagonal (default {off_weight}; the paper's code: 1/3)
   --schedule cosine|constant|inverse-sqrt   (default {schedule})
   --warmup N         warm-up steps (default {warmup})
   --plateau N        inverse-sqrt: steps at full lr before the decay (default {plateau})
@@ -66,6 +67,7 @@ options:
         steps = t.steps,
         batch = t.batch_size,
         lr = t.lr,
+        off_weight = t.off_weight,
         schedule = name(&t.schedule),
         warmup = t.warmup_steps,
         plateau = t.plateau_steps,
@@ -131,6 +133,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
             "--steps" => t.steps = num(&flag, &value()?)?,
             "--batch" => t.batch_size = num(&flag, &value()?)?,
             "--lr" => t.lr = num(&flag, &value()?)?,
+            "--off-weight" => t.off_weight = num(&flag, &value()?)?,
             "--schedule" => {
                 t.schedule = match value()?.as_str() {
                     "cosine" => Schedule::Cosine,
