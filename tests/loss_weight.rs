@@ -43,17 +43,20 @@ fn objective(w: &LossWeight, s: &[f32], t: &[f32], l: &[f32], dev: &burn::tensor
     h1(j)[0] as f64
 }
 
+/// Five rows (s, t, L): a diagonal one (0.1, 0.1), short and long jumps, losses from 0.05 to 2.
+const ROWS: ([f32; 5], [f32; 5], [f32; 5]) = (
+    [0.0, 0.1, 0.3, 0.5, 0.9],
+    [0.2, 0.1, 0.8, 0.95, 1.0],
+    [0.5, 2.0, 0.05, 1.3, 0.8],
+);
+
 /// The autodiff gradient of J with respect to every hidden weight, bias and output weight
 /// agrees with central differences of J.
 #[test]
 fn the_weighted_losss_gradient_matches_finite_differences() {
     let dev = cpu().autodiff();
     let w = perturbed(&dev);
-    let (s, t, l) = (
-        [0.0f32, 0.1, 0.3, 0.5, 0.9],
-        [0.2f32, 0.1, 0.8, 0.95, 1.0],
-        [0.5f32, 2.0, 0.05, 1.3, 0.8],
-    );
+    let (s, t, l) = ROWS;
     let j = weighted_mean(column(&l, &dev), w.at(column(&s, &dev), column(&t, &dev)));
     let mut grads = j.backward();
     let g = GradientsParams::from_module(&mut grads, &w);
@@ -112,11 +115,7 @@ fn the_weighted_losss_gradient_matches_finite_differences() {
 fn the_relative_rule_reweights_rows_with_mean_one_and_trains_w_alone() {
     let dev = cpu().autodiff();
     let w = perturbed(&dev);
-    let (s, t, l) = (
-        [0.0f32, 0.1, 0.3, 0.5, 0.9],
-        [0.2f32, 0.1, 0.8, 0.95, 1.0],
-        [0.5f32, 2.0, 0.05, 1.3, 0.8],
-    );
+    let (s, t, l) = ROWS;
     let loss = column(&l, &dev).require_grad();
     let j = relative_mean(loss.clone(), w.at(column(&s, &dev), column(&t, &dev)));
     let mut grads = j.backward();
