@@ -221,6 +221,8 @@ fn run(mut a: Args) -> Result<(), String> {
     }
     let t = &a.config.train;
     let m = &a.config.model;
+    // Built once: --eval-every's rows and the final table share its sets and exact endpoints.
+    let (eval, exact) = run_evaluator(&a);
     if a.command == "train" {
         println!(
             "training {} on {}: {}x{} MLP ({} parameters), batch {}, {} steps, lr {} ({:?}), backend {}",
@@ -267,7 +269,7 @@ fn run(mut a: Args) -> Result<(), String> {
             }
             if a.eval_every > 0 && (k + 1) % a.eval_every == 0 && k + 1 < t.steps {
                 let at = Instant::now();
-                checkpoint_rows(&a, &trainer, &device, k + 1)?;
+                checkpoint_rows(&eval, exact.is_ok(), &trainer, &device, k + 1)?;
                 eval_secs += at.elapsed().as_secs_f64();
             }
         }
@@ -285,12 +287,6 @@ fn run(mut a: Args) -> Result<(), String> {
         }
     }
     let start = Instant::now();
-    let eval = Evaluator::new(
-        t.dataset.clone(),
-        a.eval_samples,
-        t.seed,
-        a.config.model.sigma,
-    );
     let net = trainer.sampling_net();
     let table = block_on(eval.table(&net, &device, Sampler::FlowMap))?;
     // A checkpoint does not record its method: name an evaluated file's row after the file.
@@ -325,8 +321,8 @@ fn run(mut a: Args) -> Result<(), String> {
         );
     }
     // Against the exact flow, where the target has a closed form: no histogram, no floor.
-    match eval.with_exact(&t.dataset, a.config.model.sigma) {
-        Ok(eval) => {
+    match exact {
+        Ok(()) => {
             let mut distances = Vec::new();
             for (label, sampler) in &samplers {
                 distances.push((
@@ -342,29 +338,38 @@ fn run(mut a: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The run's evaluator (its true and base sets from the run's seed) with the exact map's
+/// endpoints where the target has a closed form, else the evaluator alone and why not.
+fn run_evaluator(a: &Args) -> (Evaluator, Result<(), String>) {
+    let t = &a.config.train;
+    let sigma = a.config.model.sigma;
+    let new = || Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed, sigma);
+    match new().with_exact(&t.dataset, sigma) {
+        Ok(eval) => (eval, Ok(())),
+        Err(why) => (new(), Err(why)),
+    }
+}
+
 /// One line of a learning curve (`--eval-every`): the sampling weights' KL at every N and, where
-/// the target has a closed form, their distance to the exact map, after `step` steps. The
-/// inverse-sqrt and constant schedules do not depend on the run's length, so with those this row
-/// is what a run of `step` steps would end with.
+/// the target has a closed form (`exact`), their distance to the exact map, after `step` steps.
+/// The inverse-sqrt and constant schedules do not depend on the run's length, so with those this
+/// row is what a run of `step` steps would end with.
 fn checkpoint_rows(
-    a: &Args,
+    eval: &Evaluator,
+    exact: bool,
     trainer: &Trainer,
     device: &burn::tensor::Device,
     step: usize,
 ) -> Result<(), String> {
-    let t = &a.config.train;
-    let sigma = a.config.model.sigma;
-    let eval = Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed, sigma);
     let net = trainer.sampling_net();
     let table = block_on(eval.table(&net, device, Sampler::FlowMap))?;
     let kl: Vec<String> = table.kl.iter().map(|k| format!("{k:.3}")).collect();
-    let distance = match eval.with_exact(&t.dataset, sigma) {
-        Ok(exact) => {
-            let d = block_on(exact.exact_distances(&net, device, Sampler::FlowMap))?;
-            let d: Vec<String> = d.iter().map(|x| format!("{x:.4}")).collect();
-            format!("  distance {}", d.join("/"))
-        }
-        Err(_) => String::new(),
+    let distance = if exact {
+        let d = block_on(eval.exact_distances(&net, device, Sampler::FlowMap))?;
+        let d: Vec<String> = d.iter().map(|x| format!("{x:.4}")).collect();
+        format!("  distance {}", d.join("/"))
+    } else {
+        String::new()
     };
     println!(
         "eval at step {step:>6}  KL(N={}) {}{distance}",
