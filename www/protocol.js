@@ -53,7 +53,8 @@
  *   module (answers 'probe-ready'), time this recipe on WebGPU, answer 'probe'.
  * - Tests only: `test-crash` fails as a wasm trap does (the page must replace this worker);
  *   `test-lose-device` destroys the WebGPU device; `test-trial` makes 'auto''s WebGPU trial
- *   answer with `gpu_ms`, or (`any_adapter`) time even a software adapter;
+ *   answer with `gpu_ms` (its batch search stopping below `max_batch`), or (`any_adapter`) time
+ *   even a software adapter;
  *   `test-crash-replica` traps one replica worker (it must be replaced); `test-replicas` answers
  *   'replicas': whether every replica's copy of the run is the run, bit for bit.
  * @typedef {{type: 'wasm', module: WebAssembly.Module}
@@ -69,7 +70,7 @@
  *   | {type: 'probe', config: Config, options: Options}
  *   | {type: 'set_workers', cores: number, panels: number, requested: number | null}
  *   | {type: 'test-crash'} | {type: 'test-lose-device'} | {type: 'test-crash-replica'} | {type: 'test-replicas'}
- *   | {type: 'test-trial', gpu_ms?: number, any_adapter?: boolean}} Command
+ *   | {type: 'test-trial', gpu_ms?: number, any_adapter?: boolean, max_batch?: number}} Command
  */
 
 /**

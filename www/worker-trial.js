@@ -86,6 +86,8 @@ export async function startTrial(options, { anyAdapter = false } = {}) {
 // the worker's entry script, worker.js, whose URL (import.meta.url there) it gives at its start.
 /** @type {string | null} */
 let trialScript = null;
+// Tests only ('test-trial' with max_batch): the batch search stops before a batch above this.
+let testMaxBatch = Infinity;
 /** @param {string} url */
 export function setTrialScript(url) { trialScript = url; }
 function launchTrial() {
@@ -203,7 +205,7 @@ async function growBatch() {
     for (;;) {
       const search = state.session.grow_batch(batches);
       keep = search.keep;
-      if (search.next == null) {
+      if (search.next == null || search.next > testMaxBatch) {
         state.session.set_batch_size(keep);
         return { note: search.note, batches };
       }
@@ -246,6 +248,7 @@ export function cpuFirst(options = {}) {
 /** @param {Extract<import('./protocol.js').Command, {type: 'test-trial'}>} msg */
 export function testTrial(msg) {
   if (!state.auto || !trial) throw new Error('no backend trial is running (test-trial needs backend auto with WebGPU)');
+  if (msg.max_batch != null) testMaxBatch = Number(msg.max_batch);
   if (msg.any_adapter) return startTrial(state.auto, { anyAdapter: true });
   stopTrial();
   trial = { key: recipeKey(), result: { ms: Number(msg.gpu_ms) }, at: performance.now() };

@@ -107,7 +107,12 @@ self.onmessage = (ev) => {
       serial(crashReplica);
       break;
     case 'test-replicas':
-      serial(async () => post({ type: 'replicas', ...(await replicasAgree()) }));
+      // Drops a table in progress (as a new session does): the test asks now, not after it.
+      state.preempted = true;
+      serial(async () => {
+        state.preempted = false;
+        post({ type: 'replicas', ...(await replicasAgree()) });
+      });
       break;
     case 'test-trial': // tests only: the trial answers now with this WebGPU timing, or (any_adapter)
       // starts again timing even a software adapter

@@ -27,7 +27,9 @@ try {
   const backends = await page.$$eval('.panel .backend', (els) => els.map((e) => `${e.textContent} (${e.title})`));
   console.log(`Firefox ${await browser.version()}: both sessions ready after ${((Date.now() - t0) / 1000).toFixed(1)} s:`, backends);
 
-  await new Promise((r) => setTimeout(r, TRAIN_SECONDS * 1000));
+  // Up to TRAIN_SECONDS, or until both panels reach step 150 (enough for checkPanels' bounds).
+  await page.waitForFunction(() => [...document.querySelectorAll('.panel .rate')]
+    .every((r) => Number((/step (\d+)/.exec(r.textContent) || [0, 0])[1]) >= 150), { timeout: TRAIN_SECONDS * 1000 }).catch(() => {});
   await page.click('#play'); // pause: the KL tables refresh for the trained models
   const stepOf = (rate) => Number((/step (\d+)/.exec(rate) || [0, 0])[1]);
   const steps = (await page.$$eval('.panel .rate', (els) => els.map((e) => e.textContent))).map(stepOf);
