@@ -20,8 +20,8 @@ use flowmap::sample::Sampler;
 fn bound(method: Method) -> f64 {
     match method {
         Method::Lsd => 0.030,        // measured 0.0250
-        Method::PsdMid => 0.045,     // measured 0.0368 (off-weight 3)
-        Method::PsdUniform => 0.044, // measured 0.0357 (off-weight 3)
+        Method::PsdMid => 0.036,     // measured 0.0296 (off-weight 10)
+        Method::PsdUniform => 0.034, // measured 0.0283 (off-weight 10)
         Method::Esd => 0.044,        // measured 0.0366 (6x256)
         Method::MeanFlow => 0.091,   // measured 0.0758
     }
