@@ -67,10 +67,10 @@ async function speed() {
 function recipeFromParams() {
   const cfg = withMethod(Session.facts().presets.browser, /** @type {import('./flowmap.js').Method} */ (params.get('method') || 'lsd'));
   // Recipe overrides for tuning: &width=256&depth=3&batch_size=512&lr=0.002&steps=4000
-  // and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
+  // (off_weight among the numbers) and the named options: &psd_space=v&clip_scope=global&schedule=inverse-sqrt&activation=gelu
   for (const k of /** @type {const} */ (['width', 'depth', 'sigma'])) if (params.has(k)) cfg.model[k] = Number(params.get(k));
   if (params.has('activation')) cfg.model.activation = /** @type {import('./flowmap.js').Activation} */ (params.get('activation'));
-  for (const k of /** @type {const} */ (['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'seed'])) if (params.has(k)) cfg.train[k] = Number(params.get(k));
+  for (const k of /** @type {const} */ (['batch_size', 'lr', 'steps', 'warmup_steps', 'plateau_steps', 'ema_decay', 'diag_fraction', 'min_lr_ratio', 'grad_clip', 'weight_decay', 'off_weight', 'seed'])) if (params.has(k)) cfg.train[k] = Number(params.get(k));
   for (const k of ['psd_space', 'clip_scope', 'schedule']) if (params.has(k)) /** @type {Record<string, unknown>} */ (cfg.train)[k] = params.get(k);
   return cfg;
 }
