@@ -106,10 +106,22 @@ impl Evaluator {
     /// The same evaluator, also able to measure [`Self::exact_distance`]: the exact map's
     /// endpoints of the first [`EXACT_POINTS`] base points, or why the target has none.
     pub fn with_exact(mut self, dataset: &Dataset, sigma: f64) -> Result<Self, String> {
+        self.add_exact(dataset, sigma)?;
+        Ok(self)
+    }
+
+    /// [`Self::with_exact`] in place: where the target has no exact map, the evaluator stays as
+    /// it was (KL only) and the error says why.
+    pub fn add_exact(&mut self, dataset: &Dataset, sigma: f64) -> Result<(), String> {
         let exact = ExactFlow::new(dataset, sigma)?;
         let n = EXACT_POINTS.min(self.base.len() / 2);
         self.exact = Some(exact.map_points(&self.base[..2 * n], 0.0, 1.0));
-        Ok(self)
+        Ok(())
+    }
+
+    /// Whether [`Self::exact_distance`] can be measured.
+    pub fn has_exact(&self) -> bool {
+        self.exact.is_some()
     }
 
     /// KL(true || model) for model points [x0, y0, ...].

@@ -4,6 +4,9 @@
 #![cfg(not(target_arch = "wasm32"))] // native tests: the browser runs tests/web.rs
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its line
 
+mod common;
+
+use common::package_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -79,15 +82,6 @@ const LAYERS: &[&[&str]] = &[
 
 fn layer_of(m: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&m))
-}
-
-/// The checkout under test, read when the test runs (cargo test sets CARGO_MANIFEST_DIR for it).
-/// Not env!(): clones share one target directory (dev.sh), and cargo reuses a test binary built
-/// in another clone whose files are older, which would then read that clone's sources.
-fn package_root() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .expect("run under cargo test (CARGO_MANIFEST_DIR)")
-        .into()
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {

@@ -29,10 +29,7 @@ fn bound(method: Method) -> f64 {
 
 #[test]
 fn the_page_lists_the_shipped_weights_and_each_is_near_the_exact_map() {
-    // Read at run time, not env!(): see tests/architecture.rs's package_root.
-    let root = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("run under cargo test (CARGO_MANIFEST_DIR)"),
-    );
+    let root = package_root();
     let panel = std::fs::read_to_string(root.join("www/panel.js")).unwrap();
     let line = panel
         .lines()

@@ -269,7 +269,7 @@ fn run(mut a: Args) -> Result<(), String> {
             }
             if a.eval_every > 0 && (k + 1) % a.eval_every == 0 && k + 1 < t.steps {
                 let at = Instant::now();
-                checkpoint_rows(&eval, exact.is_ok(), &trainer, &device, k + 1)?;
+                checkpoint_rows(&eval, &trainer, &device, k + 1)?;
                 eval_secs += at.elapsed().as_secs_f64();
             }
         }
@@ -343,20 +343,17 @@ fn run(mut a: Args) -> Result<(), String> {
 fn run_evaluator(a: &Args) -> (Evaluator, Result<(), String>) {
     let t = &a.config.train;
     let sigma = a.config.model.sigma;
-    let new = || Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed, sigma);
-    match new().with_exact(&t.dataset, sigma) {
-        Ok(eval) => (eval, Ok(())),
-        Err(why) => (new(), Err(why)),
-    }
+    let mut eval = Evaluator::new(t.dataset.clone(), a.eval_samples, t.seed, sigma);
+    let exact = eval.add_exact(&t.dataset, sigma);
+    (eval, exact)
 }
 
 /// One line of a learning curve (`--eval-every`): the sampling weights' KL at every N and, where
-/// the target has a closed form (`exact`), their distance to the exact map, after `step` steps.
+/// the target has a closed form, their distance to the exact map, after `step` steps.
 /// The inverse-sqrt and constant schedules do not depend on the run's length, so with those this
 /// row is what a run of `step` steps would end with.
 fn checkpoint_rows(
     eval: &Evaluator,
-    exact: bool,
     trainer: &Trainer,
     device: &burn::tensor::Device,
     step: usize,
@@ -364,7 +361,7 @@ fn checkpoint_rows(
     let net = trainer.sampling_net();
     let table = block_on(eval.table(&net, device, Sampler::FlowMap))?;
     let kl: Vec<String> = table.kl.iter().map(|k| format!("{k:.3}")).collect();
-    let distance = if exact {
+    let distance = if eval.has_exact() {
         let d = block_on(eval.exact_distances(&net, device, Sampler::FlowMap))?;
         let d: Vec<String> = d.iter().map(|x| format!("{x:.4}")).collect();
         format!("  distance {}", d.join("/"))

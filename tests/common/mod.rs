@@ -9,6 +9,15 @@ use flowmap::readback::{self, block_on};
 use flowmap::trainer::{Losses, StepLosses, Trainer};
 use serde_json::Value;
 
+/// The checkout under test, read when the test runs (cargo test sets CARGO_MANIFEST_DIR for it).
+/// Not env!(): clones share one target directory (dev.sh), and cargo reuses a test binary built
+/// in another clone whose files are older, which would then read that clone's sources.
+pub fn package_root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("run under cargo test (CARGO_MANIFEST_DIR)")
+        .into()
+}
+
 /// A small, fast recipe for `method`: seconds of training on one core.
 pub fn small(method: Method) -> Config {
     Config {
