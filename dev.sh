@@ -29,19 +29,33 @@ say() {
 have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
 
 # The three tools build from crates.io source into one shared target directory, so the
-# dependencies they share (clap, tokio, serde, ...) compile once; without LTO or debug info: the
-# tools' own speed does not matter here, their build time does (issue 23).
+# dependencies they share (clap, tokio, serde, ...) compile once; without LTO or debug info, and
+# unoptimized but for the crates that read and write wasm: trunk and wasm-pack only orchestrate,
+# and their build time matters here, not their speed (issue 23). Measured on wasm-bindgen-cli
+# alone (docs/first-run.md): 2.5 CPU-minutes to build instead of 4.0, and 4.2 s instead of 3.6 s
+# to process the page's module; fully unoptimized, that step took 3-8x longer.
+WASM_CRATES="walrus wasmparser wasm-encoder gimli leb128 id-arena hashbrown indexmap wasm-bindgen-shared
+  wasm-bindgen-cli-support wasm-bindgen-wasm-interpreter wasm-bindgen-wasm-conventions
+  wasm-bindgen-multi-value-xform wasm-bindgen-threads-xform wasm-bindgen-externref-xform"
 tool_install() {
+  local optimized=() crate
+  for crate in $WASM_CRATES; do optimized+=(--config "profile.release.package.$crate.opt-level=3"); done
   CARGO_TARGET_DIR="$HOME/.cache/flowmap/tools" CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
-    cargo install "$@"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo "${optimized[@]}" install "$@"
 }
 
 # What the page needs: the Rust targets, trunk and the wasm-bindgen CLI (./dev.sh serve, build).
 setup_build() {
   say "setup: Rust targets, trunk, wasm-bindgen (skips what is already installed)"
+  setup_rust
+  install_page_tools
+}
+setup_rust() {
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   rustup component list --installed | grep -q rustfmt || rustup component add rustfmt clippy
+}
+install_page_tools() {
   # No default features: those are TLS (rustls) and the crates.io update check, and Trunk.toml
   # says offline and serves plain HTTP on 127.0.0.1; 16 fewer crates to build (issue 23).
   have_version trunk "$TRUNK_VERSION" || tool_install trunk --version "$TRUNK_VERSION" --locked --no-default-features
@@ -76,12 +90,33 @@ wait_browsers() {
   BROWSERS_PID=""
 }
 
+# The three tools, built in the background while the lints and the native tests compile: a
+# cargo build leaves a core idle for minutes at a time (one large crate, the link, the test run;
+# a fresh run kept the 2 cores 68% busy while compiling), and the tools' builds fill those gaps.
+# Nothing before the browser tests needs them (issue 23).
+TOOLS_PID=""
+build_tools_in_background() {
+  (
+    install_page_tools
+    have_version wasm-pack "$WASM_PACK_VERSION" || tool_install wasm-pack --version "$WASM_PACK_VERSION" --locked
+  ) > "$HOME/.cache/flowmap/tools.log" 2>&1 &
+  TOOLS_PID=$!
+}
+wait_tools() {
+  [ -n "$TOOLS_PID" ] || return 0
+  say "setup: trunk, wasm-bindgen, wasm-pack (built in the background since the start)"
+  if ! wait "$TOOLS_PID"; then cat "$HOME/.cache/flowmap/tools.log"; echo "installing the tools failed" >&2; exit 1; fi
+  TOOLS_PID=""
+}
+
 # Everything ./dev.sh test needs: the page's tools, wasm-pack, the browsers, the npm packages.
+# Both downloads and tool builds go on in the background; wait_tools and wait_browsers join them.
 setup() {
   mkdir -p "$HOME/.cache/flowmap"
   fetch_browsers
-  setup_build
-  have_version wasm-pack "$WASM_PACK_VERSION" || tool_install wasm-pack --version "$WASM_PACK_VERSION" --locked
+  say "setup: Rust targets and lint tools (skips what is already installed)"
+  setup_rust
+  build_tools_in_background
 }
 
 build_site() {
@@ -110,7 +145,7 @@ run_e2e() {
 }
 
 case "${1:-}" in
-  setup) setup; wait_browsers ;;
+  setup) setup; wait_tools; wait_browsers ;;
   serve)
     setup_build
     say "serving the demo on http://127.0.0.1:8080 once the page's module is built (Ctrl-C stops)"
@@ -119,7 +154,7 @@ case "${1:-}" in
     FLOWMAP_WEBGPU_LATER=1 trunk serve --release
     ;;
   build) setup_build; build_site ;;
-  e2e) setup; run_e2e ;;
+  e2e) setup; wait_tools; run_e2e ;;
   test)
     setup
     say "rustfmt"; cargo fmt --all -- --check
@@ -132,6 +167,7 @@ case "${1:-}" in
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
     cargo clippy --release --target wasm32-unknown-unknown --no-default-features --features fusion --lib --tests -- -D warnings
     say "native tests"; cargo test --release --no-default-features --features cli
+    wait_tools
     wait_browsers
     say "browser tests (wasm-pack test --headless --chrome)"
     # The WebGPU module's feature set (fusion): the site build below reuses this Burn build.
@@ -140,7 +176,7 @@ case "${1:-}" in
     say "all tests passed"
     ;;
   bench)
-    setup
+    setup; wait_tools
     say "benchmark: native"; cargo run --release --bin flowmap -- bench
     build_site; wait_browsers
     say "benchmark: in headless Chromium"; node tests/e2e/bench.mjs speed flex ndarray
@@ -155,23 +191,23 @@ case "${1:-}" in
     node tests/e2e/bench.mjs gpu webgpu
     ;;
   coldstart)
-    setup; build_site; wait_browsers
+    setup; wait_tools; build_site; wait_browsers
     say "cold start: bytes and time to the first sample and step, empty cache, loopback and 10 Mbit/s"
     node tests/e2e/coldstart.mjs
     ;;
   soak)
-    setup; build_site; wait_browsers
+    setup; wait_tools; build_site; wait_browsers
     say "soak: ${SOAK_MINUTES:-30} minutes of training, switching and saving; memory must stay flat"
     node tests/e2e/soak.mjs
     ;;
   screenshots)
-    setup; build_site; wait_browsers
+    setup; wait_tools; build_site; wait_browsers
     say "README screenshots of each view (docs/view-*.png)"
     node tests/e2e/screenshots.mjs
     ;;
   quality)
     # ./dev.sh quality [lsd|psd-mid|psd-uniform|esd]; EXTRA='&psd_space=x' overrides the recipe.
-    setup; build_site; wait_browsers
+    setup; wait_tools; build_site; wait_browsers
     say "time to quality in headless Chromium (browser default recipe, ${2:-lsd}, CPU)"
     METHOD="${2:-lsd}" node tests/e2e/bench.mjs quality flex
     ;;
