@@ -42,7 +42,7 @@ try {
 
   const lsd = (sel) => `.panel:nth-child(1) ${sel}`;
   await page.click(lsd('.pretrained'));
-  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.firstStep) >= 20000, { timeout: 180_000 }, lsd('.kl'));
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.firstStep) >= 20000, { timeout: 180_000 }, lsd('.kl'));
   const kl1 = Number(await page.$eval(lsd('.kl tbody td'), (td) => td.textContent));
   console.log(`pretrained LSD in Firefox: KL(N=1) ${kl1}`);
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
@@ -50,8 +50,8 @@ try {
   // Two workers for one panel (nested workers, tests/e2e/workers.mjs has the rest): it trains,
   // and the replica's copy of the run is the run, bit for bit.
   await page.goto(`${base}?backend=flex&methods=lsd&workers=2`);
-  await page.waitForFunction(() => Number(document.querySelector('.panel .workers').dataset.workers) === 2, { timeout: 180_000 });
-  await page.waitForFunction(() => Number((/step (\d+)/.exec(document.querySelector('.panel .rate').textContent) || [0, 0])[1]) >= 100, { timeout: 180_000 });
+  await page.waitForFunction(() => Number(document.querySelector('.panel .workers')?.dataset.workers) === 2, { timeout: 180_000 });
+  await page.waitForFunction(() => Number((/step (\d+)/.exec(document.querySelector('.panel .rate')?.textContent ?? '') || [0, 0])[1]) >= 100, { timeout: 180_000 });
   await page.click('#play');
   const agree = await page.evaluate(() => new Promise((r) => setTimeout(r, 500)).then(() => window.flowmap.panels[0].ask({ type: 'test-replicas' }, 'replicas')));
   console.log(`two workers in Firefox: ${await page.$eval('.panel .rate', (e) => e.textContent)}; replica bit-identical: ${agree.same}`);

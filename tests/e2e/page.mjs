@@ -47,10 +47,10 @@ try {
   const lsd = (sel) => `.panel:nth-child(1) ${sel}`;
   const clicked = Date.now();
   await page.click(lsd('.pretrained'));
-  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.firstStep) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.firstStep) >= 20000, lsd('.kl'), { timeout: 120_000 });
   const firstKlSeconds = (Date.now() - clicked) / 1000;
   const kl1 = Number(await page.textContent(lsd('.kl tbody td')));
-  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 20000, lsd('.kl'), { timeout: 120_000 });
   console.log(`pretrained LSD: KL(N=1) ${kl1} shown ${firstKlSeconds.toFixed(2)} s after the click (full table after ${((Date.now() - clicked) / 1000).toFixed(1)} s)`);
   if (!(kl1 < 0.3)) fail(`pretrained LSD scores KL(N=1) ${kl1}, expected < 0.3`);
   const arch = await page.textContent(lsd('.arch'));
@@ -59,7 +59,7 @@ try {
   // must adopt it whole, or the samples are off and KL shows it.
   const psd = (sel) => `.panel:nth-child(2) ${sel}`;
   await page.click(psd('.pretrained'));
-  await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.firstStep) >= 20000, psd('.kl'), { timeout: 120_000 });
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.firstStep) >= 20000, psd('.kl'), { timeout: 120_000 });
   const psdKl1 = Number(await page.textContent(psd('.kl tbody td')));
   console.log(`pretrained PSD-midpoint: KL(N=1) ${psdKl1}`);
   if (!(psdKl1 < 0.5)) fail(`pretrained PSD-midpoint scores KL(N=1) ${psdKl1}, expected < 0.5 (0.170 with 100k samples)`);
@@ -70,15 +70,15 @@ try {
   const corrupt = () => page.setInputFiles(lsd('.load'), { name: 'bad.fmap', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
   const stepOf = (sel) => page.$eval(sel, (e) => Number((/step (\d+)/.exec(e.textContent) || [0, 0])[1]));
   await corrupt();
-  await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
   await page.click('#step');
-  await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel).textContent), lsd('.rate'), { timeout: 60_000 });
+  await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel)?.textContent), lsd('.rate'), { timeout: 60_000 });
   await page.click('#play');
   await page.$eval(lsd('.error'), (e) => { e.textContent = ''; });
   await corrupt();
-  await page.waitForFunction((sel) => document.querySelector(sel).textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
   const atError = await stepOf(lsd('.rate'));
-  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel).textContent) || [0, 0])[1]) >= s + 20, [lsd('.rate'), atError], { timeout: 60_000 });
+  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel)?.textContent ?? '') || [0, 0])[1]) >= s + 20, [lsd('.rate'), atError], { timeout: 60_000 });
   console.log(`training went on after a corrupt upload during Play: step ${atError} -> ${await stepOf(lsd('.rate'))}`);
 
   // A recipe the crate refuses (the page has no validation of its own): Reset with width 2.5
@@ -87,7 +87,7 @@ try {
   await page.click('#reset');
   await page.waitForFunction(() => [...document.querySelectorAll('.panel .error')].every((e) => e.textContent.includes("field 'width'")), null, { timeout: 30_000 });
   const atRefusal = await stepOf(lsd('.rate'));
-  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel).textContent) || [0, 0])[1]) >= s + 20, [lsd('.rate'), atRefusal], { timeout: 60_000 });
+  await page.waitForFunction(([sel, s]) => Number((/step (\d+)/.exec(document.querySelector(sel)?.textContent ?? '') || [0, 0])[1]) >= s + 20, [lsd('.rate'), atRefusal], { timeout: 60_000 });
   if ((await page.textContent(lsd('.arch'))) !== '6×256') fail('a refused recipe replaced the running model');
   console.log(`a refused recipe: "${await page.textContent(lsd('.error'))}"; training went on from step ${atRefusal}`);
   await page.fill('#width', '192');
@@ -144,7 +144,7 @@ try {
   await page.waitForTimeout(1500);
   const t1 = await drawnT();
   // A KL row in progress (up to seconds at 6x256 on a busy CPU) delays the next picture.
-  await page.waitForFunction((t) => Number(document.querySelector('canvas.samples').dataset.t) !== t, t1, { timeout: 30_000 }).catch(() => {});
+  await page.waitForFunction((t) => Number(document.querySelector('canvas.samples')?.dataset.t ?? t) !== t, t1, { timeout: 30_000 }).catch(() => {});
   const t2 = await drawnT();
   await page.click('#t-play');
   // Pictures lag the slider by what the workers have queued; once they reach its last value,

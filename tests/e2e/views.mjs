@@ -28,7 +28,7 @@ try {
   await page.goto(`${base}?backend=flex&methods=lsd&width=64&depth=3`);
   await page.waitForFunction(() => window.flowmap && window.flowmap.panels.every((p) => p.ready), null, { timeout: 120_000 });
   // Enough training that the warped grid has moved (section 4; about 8 s at 64x3).
-  await page.waitForFunction(() => Number((/step (\d+)/.exec(document.querySelector('.panel .rate').textContent) || [0, 0])[1]) >= 2000, null, { timeout: 120_000 });
+  await page.waitForFunction(() => Number((/step (\d+)/.exec(document.querySelector('.panel .rate')?.textContent ?? '') || [0, 0])[1]) >= 2000, null, { timeout: 120_000 });
   await page.click('#play'); // pause: the table and the ODE rows at one step
 
   // 1. The ODE rows: Euler at 1..16 calls, Heun at 2..16 calls (2 per step), beside the map's.
@@ -134,7 +134,7 @@ try {
   const upload = async (name, mimeType, buffer, want) => {
     await page.$eval('#target-note', (e) => { e.textContent = ''; });
     await page.setInputFiles('#target-file', { name, mimeType, buffer });
-    await page.waitForFunction(() => document.querySelector('#target-note').textContent !== '', null, { timeout: 60_000 });
+    await page.waitForFunction(() => (document.querySelector('#target-note')?.textContent ?? '') !== '', null, { timeout: 60_000 });
     const note = await page.textContent('#target-note');
     console.log(`${name}: ${note}`);
     if (!note.includes(want)) fail(`${name}: '${note}' should say '${want}'`);

@@ -70,7 +70,7 @@ try {
   // A bad count is refused in the panel; the run keeps its two workers and trains.
   await page.fill('#workers', '0');
   await page.dispatchEvent('#workers', 'change');
-  await page.waitForFunction(() => document.querySelector('.panel .error').textContent.includes('workers must be'), null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelector('.panel .error')?.textContent.includes('workers must be'), null, { timeout: 30_000 });
   console.log(`workers=0: "${await page.textContent('.panel .error')}"`);
   if (await page.inputValue('#workers') !== '') fail('a refused count stays in the control');
   // The automatic count: this machine's cores for the one panel.
@@ -93,7 +93,7 @@ try {
 
   // 4. Shipped weights of another network (6x256: a new session), then trained on two workers.
   await page.click('.panel .pretrained');
-  await page.waitForFunction(() => document.querySelector('.panel .arch').textContent === '6×256', null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelector('.panel .arch')?.textContent === '6×256', null, { timeout: 60_000 });
   const loaded = await stepOf(page);
   await play(page);
   await waitSteps(page, loaded + 20, 180_000);
@@ -116,10 +116,10 @@ try {
 
   // 5. Divergence on two workers: the restore offer, and the restored run trains on two.
   await page.goto(`${base}?lr=1&methods=lsd&backend=flex&workers=2`);
-  await page.waitForFunction(() => document.querySelector('.panel .error').textContent.includes('diverged'), null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelector('.panel .error')?.textContent.includes('diverged'), null, { timeout: 120_000 });
   console.log(`divergence on two workers: ${await page.textContent('.panel .error')}`);
   await page.click('.restore');
-  await page.waitForFunction(() => document.querySelector('.panel .note').textContent.includes('with lr 0.500'), null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelector('.panel .note')?.textContent.includes('with lr 0.500'), null, { timeout: 60_000 });
   await ready(page);
   await waitWorkers(page, 2);
   console.log(`restored: ${await page.textContent('.panel .note')}`);
