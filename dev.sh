@@ -84,10 +84,15 @@ fetch_browsers() {
   BROWSERS_PID=$!
 }
 wait_browsers() {
-  [ -n "$BROWSERS_PID" ] || return 0
-  say "setup: browsers and npm packages (fetched in the background since the start)"
-  if ! wait "$BROWSERS_PID"; then cat "$HOME/.cache/flowmap/browsers.log"; echo "installing the browsers failed" >&2; exit 1; fi
+  join_setup_job "$BROWSERS_PID" browsers "setup: browsers and npm packages (fetched in the background since the start)"
   BROWSERS_PID=""
+}
+
+# Waits for a background setup job (pid, the name of its log, a heading); prints its log if it failed.
+join_setup_job() {
+  [ -n "$1" ] || return 0
+  say "$3"
+  if ! wait "$1"; then cat "$HOME/.cache/flowmap/$2.log"; echo "setup failed: $2 (log above)" >&2; exit 1; fi
 }
 
 # The three tools, built in the background while the lints and the native tests compile: a
@@ -105,9 +110,7 @@ build_tools_in_background() {
   TOOLS_PID=$!
 }
 wait_tools() {
-  [ -n "$TOOLS_PID" ] || return 0
-  say "setup: trunk, wasm-bindgen, wasm-pack (built in the background since the start)"
-  if ! wait "$TOOLS_PID"; then cat "$HOME/.cache/flowmap/tools.log"; echo "installing the tools failed" >&2; exit 1; fi
+  join_setup_job "$TOOLS_PID" tools "setup: trunk, wasm-bindgen, wasm-pack (built in the background since the start)"
   TOOLS_PID=""
 }
 
