@@ -28,6 +28,7 @@ pub mod rng;
 pub mod run_state;
 pub mod sample;
 pub mod session;
+pub mod sigmoid;
 pub mod target_file;
 pub mod trainer;
 pub mod trial;

@@ -13,9 +13,9 @@
 
 use crate::config::{Activation, INPUT_DIM, ModelConfig};
 use crate::rng::Rng;
+use crate::sigmoid::sigmoid;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Points with their times as the student takes them: `x` [B, 2], `s`, `t` [B, 1], and the same

@@ -607,3 +607,25 @@ async fn two_replicas_take_one_data_parallel_step() {
     let run_b = b.save_run().await.map_err(JsValue::from).unwrap().to_vec();
     assert_eq!(run_a, run_b, "the replicas differ");
 }
+
+/// The vectorised sigmoid as the page runs it (SIMD128 lanes; natively: tests/sigmoid.rs), within
+/// 2 ulp of the float64 formula, the clamp below -87 at exp(-87), NaN kept.
+#[wasm_bindgen_test]
+fn the_vectorised_sigmoid_is_within_two_ulp_in_wasm() {
+    let mut xs: Vec<f32> = (-80_000..=80_000).map(|i| i as f32 * 1.1e-3).collect();
+    xs.push(f32::NAN);
+    let mut got = vec![0.0; xs.len()];
+    flowmap::sigmoid::sigmoid_into(&xs, &mut got);
+    assert!(got.pop().unwrap().is_nan(), "NaN must stay NaN");
+    xs.pop();
+    for (&x, &s) in xs.iter().zip(&got) {
+        let want = 1.0 / (1.0 + (-(x as f64)).exp());
+        if x < -87.0 {
+            assert!((0.0..1.7e-38).contains(&s), "sig({x}) = {s}, want {want:e}");
+            continue;
+        }
+        let ulp = f32::EPSILON as f64 * want.max(f32::MIN_POSITIVE as f64);
+        let err = (s as f64 - want).abs() / ulp;
+        assert!(err <= 2.0, "sig({x}) = {s}, want {want}: {err:.2} ulp");
+    }
+}
