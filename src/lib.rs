@@ -6,6 +6,7 @@
 //! PSD, ESD, and MeanFlow) off it. Everything here is plain Rust; `web` is the only module that knows about JS, and it is a
 //! thin binding of [`session::Session`].
 
+pub mod activation;
 pub mod adamw;
 pub mod against_exact;
 pub mod backend;
@@ -28,7 +29,6 @@ pub mod rng;
 pub mod run_state;
 pub mod sample;
 pub mod session;
-pub mod sigmoid;
 pub mod target_file;
 pub mod trainer;
 pub mod trial;

@@ -11,9 +11,9 @@
 //! With preconditioning (sigma != 1, the data's standard deviation) the network sees x / sigma and
 //! returns sigma * MLP: v_{s,t}(x) = sigma MLP([x / sigma, s, t]), as in the paper's code.
 
+use crate::activation::{normal_cdf, normal_cdf_pdf, sigmoid};
 use crate::config::{Activation, INPUT_DIM, ModelConfig};
 use crate::rng::Rng;
-use crate::sigmoid::sigmoid;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -127,7 +127,7 @@ impl FlowMapNet {
     }
 
     fn activate(&self, z: Tensor<2>) -> Tensor<2> {
-        if self.gelu { gelu_phi(z).0 } else { silu(z) }
+        if self.gelu { gelu(z) } else { silu(z) }
     }
 
     /// Whether the weights carry autodiff (the student being trained).
@@ -161,10 +161,9 @@ impl FlowMapNet {
     fn jvp_after_first(&self, mut z: Tensor<2>, mut dz: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         for layer in &self.layers[1..] {
             let (a, slope) = if self.gelu {
-                let (a, phi_cdf) = gelu_phi(z.clone());
-                // gelu'(z) = Phi(z) + z phi(z), phi(z) = exp(-z^2/2) / sqrt(2 pi)
-                let density = (z.clone().square() * -0.5).exp() * FRAC_1_SQRT_2PI;
-                (a, phi_cdf + z * density)
+                let (cdf, density) = normal_cdf_pdf(z.clone()); // Phi(z), phi(z): [B, width]
+                let a = z.clone() * cdf.clone(); // gelu(z)
+                (a, cdf + z * density) // gelu'(z) = Phi(z) + z phi(z)
             } else {
                 let sig = sigmoid(z.clone()); // [B, width]
                 let a = z * sig.clone(); // silu(z)
@@ -322,11 +321,7 @@ fn silu(z: Tensor<2>) -> Tensor<2> {
     z.clone() * sigmoid(z)
 }
 
-/// 1 / sqrt(2 pi), the standard normal density at 0.
-const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
-
-/// (gelu(z) = z Phi(z), Phi(z)) with Phi the standard normal CDF, 0.5 (1 + erf(z / sqrt 2)).
-fn gelu_phi(z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    let cdf = ((z.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
-    (z * cdf.clone(), cdf)
+/// gelu(z) = z Phi(z), Phi the standard normal CDF.
+fn gelu(z: Tensor<2>) -> Tensor<2> {
+    z.clone() * normal_cdf(z)
 }

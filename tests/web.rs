@@ -608,14 +608,15 @@ async fn two_replicas_take_one_data_parallel_step() {
     assert_eq!(run_a, run_b, "the replicas differ");
 }
 
-/// The vectorised sigmoid as the page runs it (SIMD128 lanes; natively: tests/sigmoid.rs), within
-/// 2 ulp of the float64 formula, the clamp below -87 at exp(-87), NaN kept.
+/// The vectorised sigmoid as the page runs it (SIMD128 lanes; natively, and GELU's normal CDF:
+/// tests/activation.rs), within 2 ulp of the float64 formula, the clamp below -87 at exp(-87),
+/// NaN kept.
 #[wasm_bindgen_test]
 fn the_vectorised_sigmoid_is_within_two_ulp_in_wasm() {
     let mut xs: Vec<f32> = (-80_000..=80_000).map(|i| i as f32 * 1.1e-3).collect();
     xs.push(f32::NAN);
     let mut got = vec![0.0; xs.len()];
-    flowmap::sigmoid::sigmoid_into(&xs, &mut got);
+    flowmap::activation::sigmoid_into(&xs, &mut got);
     assert!(got.pop().unwrap().is_nan(), "NaN must stay NaN");
     xs.pop();
     for (&x, &s) in xs.iter().zip(&got) {

@@ -1,7 +1,8 @@
 // @ts-check
 // In-tab benchmarks, run on the page thread (nothing to draw here):
 //   ?mode=speed&backend=flex      ms/step and GFLOP/s for LSD and PSD at the reference's and the
-//                                 browser's preset (the crate's Session.facts().presets)
+//                                 browser's preset (the crate's Session.facts().presets);
+//                                 &activation=gelu for the GELU recipes
 //   ?mode=quality&backend=flex&method=lsd&seconds=120&every=15
 //                                 train the browser's default recipe with `method`; KL(N=1),
 //                                 KL(N=4) with 100k samples every `every` seconds of training time
@@ -48,13 +49,16 @@ async function speed() {
   const { reference, browser } = Session.facts().presets;
   for (const [label, cfg] of /** @type {const} */ ([['reference', reference], ['browser', browser]])) {
     for (const method of /** @type {const} */ (['lsd', 'psd-mid'])) {
-      const s = await Session.create(withMethod(cfg, method), { backend, eval_samples: 1000 });
+      const recipe = withMethod(cfg, method);
+      // &activation=gelu times the GELU recipes (the pretrained PSD and ESD files' activation)
+      if (params.has('activation')) recipe.model.activation = /** @type {import('./flowmap.js').Activation} */ (params.get('activation'));
+      const s = await Session.create(recipe, { backend, eval_samples: 1000 });
       await s.train_step(2); // warm-up
       const t0 = performance.now();
       await s.train_step(steps);
       const ms = (performance.now() - t0) / steps;
       const gflop = s.flops_per_step / 1e9;
-      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, ms, gflop, gflops: gflop / (ms / 1e3), backend: s.backend });
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}${params.has('activation') ? ` ${recipe.model.activation}` : ''}`, batch: cfg.train.batch_size, ms, gflop, gflops: gflop / (ms / 1e3), backend: s.backend });
       log(`${method} ${label}: ${ms.toFixed(1)} ms/step, ${(gflop / (ms / 1e3)).toFixed(1)} GFLOP/s`);
       s.free();
     }
@@ -215,7 +219,7 @@ async function gpu() {
       const per = (/** @type {string} */ k) => counts[k] / steps;
       // The loss after the same seeded steps: builds that differ only in kernels (fusion on
       // and off) must agree on it up to float rounding.
-      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}${params.has('activation') ? ` ${recipe.model.activation}` : ''}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
       log(`${method} ${label}: ${per('dispatches')} dispatches, ${per('submits')} submits, ${per('maps')} maps per step (${ms.toFixed(0)} ms/step on this adapter)`);
       s.free();
     }
