@@ -219,7 +219,7 @@ async function gpu() {
       const per = (/** @type {string} */ k) => counts[k] / steps;
       // The loss after the same seeded steps: builds that differ only in kernels (fusion on
       // and off) must agree on it up to float rounding.
-      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}${params.has('activation') ? ` ${recipe.model.activation}` : ''}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
+      rows.push({ method, size: `${label} ${cfg.model.depth}x${cfg.model.width}`, batch: cfg.train.batch_size, dispatches: per('dispatches'), submits: per('submits'), maps: per('maps'), ms, loss: r.total });
       log(`${method} ${label}: ${per('dispatches')} dispatches, ${per('submits')} submits, ${per('maps')} maps per step (${ms.toFixed(0)} ms/step on this adapter)`);
       s.free();
     }
