@@ -64,6 +64,20 @@ pub fn workers_for(cores: f64, panels: f64, requested: Option<f64>) -> Result<us
     Ok((cores / panels).clamp(1, MAX_AUTO_WORKERS))
 }
 
+/// The batch a fresh run of the page's recipe takes on `workers` data-parallel workers: the
+/// browser preset's batch doubles from two workers on, any other batch (one the visitor chose) is
+/// kept. Measured on the browser recipe (docs/speed.md, "Several workers per panel"): two workers
+/// reach KL(N=1) 0.355 after 60 s with twice the batch against 0.396 with the same one (seeds
+/// 0-2), where one worker is level (0.425 against 0.416). Only the doubling was measured, so four
+/// or eight workers double it too rather than grow it further.
+pub fn batch_for_workers(batch: usize, workers: usize) -> usize {
+    if workers >= 2 && batch == Config::browser().train.batch_size {
+        2 * batch
+    } else {
+        batch
+    }
+}
+
 /// Options of a session that are not part of the training config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]

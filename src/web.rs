@@ -4,7 +4,7 @@
 //! core's message. The one thing decided here is the device, since WebGPU exists only here.
 
 use crate::backend::Backend;
-use crate::config::Config;
+use crate::config::{Config, MAX_BATCH};
 use crate::session::{self, BackendChoice, Facts, Options};
 use crate::target_file;
 use crate::trial;
@@ -288,6 +288,15 @@ impl Session {
         } else {
             1
         }
+    }
+
+    /// `Session.batch_for_workers(batch, workers)`: the batch a fresh run with the recipe's
+    /// `batch` takes on `workers` workers (the rule is `session::batch_for_workers`). Throws for a
+    /// batch or a worker count out of range.
+    pub fn batch_for_workers(batch: f64, workers: f64) -> Result<usize, JsError> {
+        let batch = session::whole(batch, "batch", 2, MAX_BATCH).map_err(err)?;
+        let workers = session::whole(workers, "workers", 1, session::MAX_SHARDS).map_err(err)?;
+        Ok(session::batch_for_workers(batch, workers))
     }
 
     /// `Session.workers_for(cores, panels, requested)`: how many workers a panel trains with,

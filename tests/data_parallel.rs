@@ -273,3 +273,35 @@ fn off_weight_scales_the_off_diagonal_gradient_alone() {
     bad.train.off_weight = 0.0;
     assert!(bad.validate().unwrap_err().contains("off_weight"));
 }
+
+#[test]
+fn the_browser_presets_batch_doubles_from_two_workers_and_a_chosen_batch_is_kept() {
+    use flowmap::config::Config;
+    use flowmap::session::batch_for_workers;
+    let preset = Config::browser().train.batch_size;
+    assert_eq!(
+        batch_for_workers(preset, 1),
+        preset,
+        "one worker: the recipe as it is"
+    );
+    assert_eq!(batch_for_workers(preset, 2), 2 * preset);
+    assert_eq!(
+        batch_for_workers(preset, 8),
+        2 * preset,
+        "only the doubling was measured"
+    );
+    assert_eq!(
+        batch_for_workers(preset + 1, 2),
+        preset + 1,
+        "a chosen batch is kept"
+    );
+    assert_eq!(
+        batch_for_workers(2 * preset, 2),
+        2 * preset,
+        "and not doubled again"
+    );
+    // The grown batch is one the recipe accepts.
+    let mut c = Config::browser();
+    c.train.batch_size = batch_for_workers(preset, 2);
+    assert!(c.validate().is_ok(), "{:?}", c.validate());
+}

@@ -361,7 +361,13 @@ export class Panel extends PanelView {
       case 'diverged': this.diverged(msg); break;
       case 'crashed': this.recover(msg.message); break;
       case 'device-lost': this.recover(msg.message, { cpu: true }); break;
-      case 'workers': this.showWorkers(msg.workers, msg.note); break;
+      case 'workers': // with a config when the workers grew a fresh run's batch
+        this.showWorkers(msg.workers, msg.note);
+        if (msg.config) {
+          this.config = msg.config;
+          this.showArchitecture(msg.config);
+        }
+        break;
       case 'stats': case 'replicas': break; // answered through ask()
       case 'error':
         if (this.awaiting && (msg.of === 'init' || msg.of === 'resume')) this.notMade(msg.message);

@@ -115,7 +115,9 @@
  * - `saved`: the weights. `loaded`: new weights (trained `step` steps); training time restarts.
  * - `workers`: the workers this run trains on now (the leader and its replicas: `set_workers`'
  *   count, or fewer where the run cannot use it: WebGPU, a learned weighting, a tiny batch), the
- *   count asked for, and `note`, why fewer, if so. `replicas`: the answer to 'test-replicas'.
+ *   count asked for, and `note`, why fewer, if so; with `config` when a fresh run of the
+ *   preset's batch took the larger batch its workers train better with (Session.batch_for_workers).
+ *   `replicas`: the answer to 'test-replicas'.
  * - `error`: a failed command, the session keeps its state; `of` is 'init' or 'resume' when
  *   making a session failed, 'workers' when the page's count was refused.
  * @typedef {{type: 'booted', facts: Facts}
@@ -136,7 +138,7 @@
  *   | {type: 'kl_ode', rows: KlReport[], step: number}
  *   | {type: 'saved', bytes: Uint8Array}
  *   | {type: 'loaded', step: number, config: Config}
- *   | {type: 'workers', workers: number, wanted: number, note: string}
+ *   | {type: 'workers', workers: number, wanted: number, note: string, config?: import('./flowmap.js').Config}
  *   | {type: 'replicas', count: number, same: boolean}
  *   | {type: 'error', message: string, of?: 'init' | 'resume' | 'workers'}} Reply
  */

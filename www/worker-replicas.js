@@ -23,16 +23,29 @@ export function setWorkers({ cores, panels, requested }) {
 // leader trains alone (one worker wanted, WebGPU, a learned weighting).
 export function trainingPool() {
   const s = state.session;
-  const usable = s && state.module ? Math.min(wanted, s.max_shards) : 1;
+  let usable = s && state.module ? Math.min(wanted, s.max_shards) : 1;
+  // A fresh run of the page's recipe takes the batch that trains best per second on its workers
+  // (the crate's rule: the preset's batch doubles from two on); the header shows it.
+  let config = null;
+  if (s && usable > 1 && s.steps === 0) {
+    const batch = s.config.train.batch_size;
+    const grown = Session.batch_for_workers(batch, usable);
+    if (grown !== batch) {
+      s.set_batch_size(grown);
+      replicasStale(); // copies made at the old batch take the run again
+      usable = Math.min(wanted, s.max_shards);
+      config = s.config;
+    }
+  }
   if (usable > 1 && !pool) pool = new ReplicaPool(state.module);
   if (pool && pool.size !== usable) pool.resize(usable);
   const workers = pool ? pool.size : 1;
   let note = pool && pool.gaveUp ? pool.gaveUp : '';
   if (!note && workers < wanted && s) note = `this run trains on at most ${workers} worker${workers > 1 ? 's' : ''} (${s.backend === 'webgpu' ? 'on WebGPU the GPU does the work' : 'its batch or loss weighting'})`;
   const text = `${workers}/${wanted}/${note}`;
-  if (text !== shown) {
+  if (text !== shown || config) {
     shown = text;
-    post({ type: 'workers', workers, wanted, note });
+    post({ type: 'workers', workers, wanted, note, ...(config ? { config } : {}) });
   }
   return pool && pool.size > 1 ? pool : null;
 }

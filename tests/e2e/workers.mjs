@@ -1,6 +1,7 @@
 // A panel trained by several workers (issue 22), in headless Chromium on the built site:
 //   1. the count: the crate's rule shares the cores among the panels; `?workers=2` gives one
-//      panel two, the header says so, and a bad value is refused in the panel, training on;
+//      panel two, the header says so, and a bad value is refused in the panel, training on; a
+//      fresh run of the preset's batch takes twice the batch on two workers, a chosen one is kept;
 //   2. the replicas' copies of the run equal the run bit for bit after training;
 //   3. a replica that traps is replaced, training goes on, the copies equal the run again;
 //   4. shipped weights of another network (a new session) and a reload (resume) with two
@@ -58,6 +59,19 @@ try {
   await ready(page);
   await waitWorkers(page, 2);
   console.log(`?workers=2: the header says "${await page.textContent('.panel .workers')}"`);
+  // The preset's batch doubles on two workers (the crate's batch_for_workers); a chosen one is kept.
+  const preset = Number(await page.inputValue('#batch'));
+  const batchShown = () => page.textContent('.panel .batch');
+  await page.waitForFunction((b) => document.querySelector('.panel .batch')?.textContent === `batch ${b}`, 2 * preset, { timeout: 30_000 })
+    .catch(async () => fail(`two workers did not grow the preset's batch ${preset}: "${await batchShown()}"`));
+  console.log(`the preset's batch ${preset} on two workers: "${await batchShown()}"`);
+  await page.goto(`${base}?backend=flex&methods=lsd&workers=2&batch=${preset + 64}&autoplay=0`);
+  await ready(page);
+  await waitWorkers(page, 2);
+  if (await batchShown() !== `batch ${preset + 64}`) fail(`a chosen batch ${preset + 64} was changed: "${await batchShown()}"`);
+  await page.goto(`${base}?backend=flex&methods=lsd&workers=2&autoplay=0`);
+  await ready(page);
+  await waitWorkers(page, 2);
 
   // 2. Train on two workers; the copies are the run.
   await play(page);
