@@ -102,26 +102,21 @@ fn silu_and_slope(z: Tensor<2>, sig: Tensor<2>) -> Tensor<1> {
     (a * w1 + slope * w2).sum()
 }
 
-#[test]
-fn reverse_mode_through_silu_and_its_slope_matches_burns_sigmoid() {
+/// The gradient reaching x through `loss(z, ours)`, ours against Burn's ops, on every CPU
+/// backend, with z = x a leaf and z = 0.75 x + 0.5 computed from one (as z = h W + b in the
+/// model: Burn tracks it without requiring its gradient, and both must carry the derivative).
+fn assert_gradients_agree(what: &str, x_scale: f32, loss: impl Fn(Tensor<2>, bool) -> Tensor<1>) {
     for (name, device) in cpu_devices() {
         let device = device.autodiff();
-        // z a leaf, and z computed from one (as in the model, where z = h W + b): Burn tracks
-        // the second without requiring its gradient, and both must carry sig'.
         for leaf in [true, false] {
             let grad_with = |ours: bool| {
-                let x = zs(&device, 32, 24).require_grad();
+                let x = (zs(&device, 32, 24) * x_scale).require_grad();
                 let z = if leaf {
                     x.clone()
                 } else {
                     x.clone() * 0.75 + 0.5
                 };
-                let sig = if ours {
-                    sigmoid(z.clone())
-                } else {
-                    activation::sigmoid(z.clone())
-                };
-                let grads = silu_and_slope(z, sig).backward();
+                let grads = loss(z, ours).backward();
                 x.grad(&grads).expect("x is a leaf with a gradient")
             };
             let (ours, burns) = (grad_with(true), grad_with(false));
@@ -129,14 +124,26 @@ fn reverse_mode_through_silu_and_its_slope_matches_burns_sigmoid() {
             let diff = max_abs_diff(ours, burns);
             assert!(
                 scale > 0.1,
-                "{name}, leaf {leaf}: the gradient is small ({scale})"
+                "{what}, {name}, leaf {leaf}: the gradient is small ({scale})"
             );
             assert!(
                 diff <= 1e-5 * scale,
-                "{name}, leaf {leaf}: gradient differs by {diff:e} (scale {scale})"
+                "{what}, {name}, leaf {leaf}: gradient differs by {diff:e} (scale {scale})"
             );
         }
     }
+}
+
+#[test]
+fn reverse_mode_through_silu_and_its_slope_matches_burns_sigmoid() {
+    assert_gradients_agree("SiLU", 1.0, |z, ours| {
+        let sig = if ours {
+            sigmoid(z.clone())
+        } else {
+            activation::sigmoid(z.clone())
+        };
+        silu_and_slope(z, sig)
+    });
 }
 
 /// Phi(x) in float64 by Simpson's rule on the density: the lower tail from x - 12 (the rest is
@@ -228,36 +235,13 @@ fn gelu_and_slope(z: Tensor<2>, cdf: Tensor<2>, pdf: Tensor<2>) -> Tensor<1> {
 
 #[test]
 fn reverse_mode_through_gelu_and_its_slope_matches_burns_erf() {
-    for (name, device) in cpu_devices() {
-        let device = device.autodiff();
-        for leaf in [true, false] {
-            let grad_with = |ours: bool| {
-                let x = (zs(&device, 32, 24) * 0.4).require_grad(); // [-4.8, 4.8]
-                let z = if leaf {
-                    x.clone()
-                } else {
-                    x.clone() * 0.75 + 0.5
-                };
-                let (cdf, pdf) = if ours {
-                    normal_cdf_pdf(z.clone())
-                } else {
-                    let cdf = ((z.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
-                    (cdf, (z.clone().square() * -0.5).exp() * 0.398_942_3)
-                };
-                let grads = gelu_and_slope(z, cdf, pdf).backward();
-                x.grad(&grads).expect("x is a leaf with a gradient")
-            };
-            let (ours, burns) = (grad_with(true), grad_with(false));
-            let scale = scalar(burns.clone().abs().max()) as f32;
-            let diff = max_abs_diff(ours, burns);
-            assert!(
-                scale > 0.1,
-                "{name}, leaf {leaf}: the gradient is small ({scale})"
-            );
-            assert!(
-                diff <= 1e-5 * scale,
-                "{name}, leaf {leaf}: gradient differs by {diff:e} (scale {scale})"
-            );
-        }
-    }
+    assert_gradients_agree("GELU", 0.4, |z, ours| {
+        let (cdf, pdf) = if ours {
+            normal_cdf_pdf(z.clone())
+        } else {
+            let cdf = ((z.clone() * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
+            (cdf, (z.clone().square() * -0.5).exp() * 0.398_942_3)
+        };
+        gelu_and_slope(z, cdf, pdf)
+    });
 }
