@@ -4,8 +4,8 @@
 //! Burn's CPU backends evaluate `sigmoid`, `erf` and `exp` one element at a time with a scalar
 //! libm call (wasm has no exp instruction): a third of a tab's training step (docs/speed.md,
 //! "Where a tab's step goes"). On flex and ndarray the functions here instead read the tensor
-//! out, evaluate a branch-free loop (which the compiler turns into SIMD128 / SSE lanes) and write
-//! the result back; on the GPU they are Burn's own ops, so nothing is read back there.
+//! out, evaluate a branch-free loop (which the compiler vectorises: SSE natively, SIMD128 in wasm)
+//! and write the result back; on the GPU they are Burn's own ops, so nothing is read back there.
 //!
 //! For a tracked tensor (one reverse mode differentiates) the value f(z) is built as
 //! f + (z - sg z) f' with f and f' computed on the host: the same value, and reverse mode sees
