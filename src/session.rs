@@ -78,6 +78,30 @@ pub fn batch_for_workers(batch: usize, workers: usize) -> usize {
     }
 }
 
+/// The K shards' gradient buffers summed entry by entry in the order 0, 1, .., K-1, in f32: the
+/// one order every worker of a data-parallel run sums in, so that each holds the same bits
+/// (float addition is not associative: (1 + 1e8) - 1e8 is 0 in f32, (1e8 - 1e8) + 1 is 1).
+/// Refuses no buffers and buffers of different lengths.
+pub fn sum_in_order(parts: &[&[f32]]) -> Result<Vec<f32>, String> {
+    let (first, rest) = parts.split_first().ok_or("no shard gradients to sum")?;
+    let mut sum = first.to_vec();
+    for (k, part) in rest.iter().enumerate() {
+        if part.len() != sum.len() {
+            return Err(format!(
+                "shard {} has {} gradient values where shard 0 has {}",
+                k + 1,
+                part.len(),
+                sum.len()
+            ));
+        }
+        // A plain zip: the compiler turns it into SIMD adds (f32x4 in the tab).
+        for (s, g) in sum.iter_mut().zip(part.iter()) {
+            *s += *g;
+        }
+    }
+    Ok(sum)
+}
+
 /// Options of a session that are not part of the training config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -448,6 +472,28 @@ impl Session {
     /// this many (see [`Trainer::max_shards`]), never above [`MAX_SHARDS`].
     pub fn max_shards(&self) -> usize {
         self.trainer.max_shards().min(MAX_SHARDS)
+    }
+
+    /// [`Self::apply_gradient`] of the shards' buffers and losses summed here, each in the order
+    /// of the shards ([`sum_in_order`]; the losses `(diagonal, off_diagonal)` likewise, in f64):
+    /// every worker of a run calls this with the same K buffers and applies the same bits.
+    pub fn apply_shards(
+        &mut self,
+        gradients: &[&[f32]],
+        losses: &[(f64, f64)],
+    ) -> Result<StepReport, String> {
+        if losses.len() != gradients.len() {
+            return Err(format!(
+                "{} shard gradients with {} pairs of losses",
+                gradients.len(),
+                losses.len()
+            ));
+        }
+        let summed = sum_in_order(gradients)?;
+        let (diagonal, off_diagonal) = losses
+            .iter()
+            .fold((0.0, 0.0), |(d, o), &(dk, ok)| (d + dk, o + ok));
+        self.apply_gradient(&summed, diagonal, off_diagonal)
     }
 
     /// The other half: applies the summed gradient of all shards, whose summed loss terms are

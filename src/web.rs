@@ -322,6 +322,37 @@ impl Session {
         to_js(&report.map_err(err)?)
     }
 
+    /// The K shards' gradients (`shard_gradient`'s arrays, shard 0 first) and their losses
+    /// (`diagonal[k]`, `off_diagonal[k]`: `last_shard_losses` of shard k) summed here in the
+    /// order of the shards, then applied as `apply_gradient`: every worker of a data-parallel
+    /// run hands over the same arrays and so applies the same bits, without a sum in JS.
+    /// Resolves to what `apply_gradient` does; refuses arrays of different lengths, or losses
+    /// that are not one pair per array, and then changes nothing.
+    #[wasm_bindgen(unchecked_return_type = "StepReport")]
+    pub fn apply_shards(
+        &mut self,
+        gradients: Vec<Float32Array>,
+        diagonal: &[f64],
+        off_diagonal: &[f64],
+    ) -> Result<JsValue, JsError> {
+        if diagonal.len() != off_diagonal.len() {
+            return Err(JsError::new(&format!(
+                "{} diagonal losses and {} off-diagonal ones",
+                diagonal.len(),
+                off_diagonal.len()
+            )));
+        }
+        let copies: Vec<Vec<f32>> = gradients.iter().map(Float32Array::to_vec).collect();
+        let parts: Vec<&[f32]> = copies.iter().map(Vec::as_slice).collect();
+        let losses: Vec<(f64, f64)> = diagonal
+            .iter()
+            .copied()
+            .zip(off_diagonal.iter().copied())
+            .collect();
+        let report = self.core.apply_shards(&parts, &losses);
+        to_js(&report.map_err(err)?)
+    }
+
     /// Points after `n_steps` jumps: a Float32Array of `count * 2` numbers (default count from
     /// the options). With `trajectory = true`, all `n_steps + 1` stages one after the other:
     /// `(n_steps + 1) * count * 2` numbers, stage k at time k / n_steps.

@@ -305,3 +305,76 @@ fn the_browser_presets_batch_doubles_from_two_workers_and_a_chosen_batch_is_kept
     c.train.batch_size = batch_for_workers(preset, 2);
     assert!(c.validate().is_ok(), "{:?}", c.validate());
 }
+
+/// The one order every worker sums in: shard 0, 1, .., K-1, in f32. The values make the order
+/// visible: (1 + 1e8) - 1e8 is 0 in f32 where (-1e8 + 1e8) + 1 is 1, so a sum taken in any
+/// other order, or in f64, fails.
+#[test]
+fn shards_are_summed_in_their_order_in_f32() {
+    use flowmap::session::sum_in_order;
+    let (a, b, c) = ([1.0f32, 2.0], [1e8f32, 3.0], [-1e8f32, 4.0]);
+    assert_eq!(sum_in_order(&[&a, &b, &c]).unwrap(), vec![0.0, 9.0]);
+    assert_eq!(sum_in_order(&[&c, &b, &a]).unwrap(), vec![1.0, 9.0]);
+    assert_eq!(
+        sum_in_order(&[&a]).unwrap(),
+        a.to_vec(),
+        "one shard is itself"
+    );
+    let err = sum_in_order(&[&a, &[1.0f32][..]]).unwrap_err();
+    assert!(
+        err.contains("shard 1 has 1 gradient values where shard 0 has 2"),
+        "{err}"
+    );
+    assert!(sum_in_order(&[]).is_err());
+}
+
+/// `Session::apply_shards` (what the page's workers call with every shard's buffer) takes the
+/// same step as `apply_gradient` of the sum in shard order, bit for bit, with the losses summed
+/// alike; a bad call (mismatched losses, a short buffer) is refused and the shard stays pending,
+/// so the right call still applies.
+#[test]
+fn apply_shards_is_apply_gradient_of_the_sum_in_order() {
+    use flowmap::session::{Options, Session};
+    let options = || Options {
+        backend: "flex".into(),
+        ..Default::default()
+    };
+    let new = || Session::new(small(Method::Lsd), options(), &cpu()).unwrap();
+    let (mut by_shards, mut by_sum, mut other) = (new(), new(), new());
+    for _ in 0..3 {
+        let (g0, l0) = block_on(by_shards.shard_gradient(0.0, 2.0)).unwrap();
+        let (g1, l1) = block_on(other.shard_gradient(1.0, 2.0)).unwrap();
+        block_on(by_sum.shard_gradient(0.0, 2.0)).unwrap();
+        let losses = [
+            (l0.diagonal as f64, l0.off_diagonal as f64),
+            (l1.diagonal as f64, l1.off_diagonal as f64),
+        ];
+        let err = by_shards
+            .apply_shards(&[&g0, &g1], &losses[..1])
+            .unwrap_err();
+        assert!(
+            err.contains("2 shard gradients with 1 pairs of losses"),
+            "{err}"
+        );
+        let short = &g1[..g1.len() - 1];
+        assert!(by_shards.apply_shards(&[&g0, short], &losses).is_err());
+        let a = by_shards.apply_shards(&[&g0, &g1], &losses).unwrap();
+        let sum: Vec<f32> = g0.iter().zip(&g1).map(|(x, y)| x + y).collect();
+        let b = by_sum
+            .apply_gradient(&sum, losses[0].0 + losses[1].0, losses[0].1 + losses[1].1)
+            .unwrap();
+        other.apply_shards(&[&g0, &g1], &losses).unwrap();
+        assert_eq!((a.step, a.losses.total), (b.step, b.losses.total));
+    }
+    let bytes = |s: &Session| block_on(s.save_run()).unwrap();
+    assert_eq!(
+        bytes(&by_shards),
+        bytes(&by_sum),
+        "apply_shards took another step"
+    );
+    assert_eq!(
+        bytes(&by_shards),
+        bytes(&other),
+        "the two workers hold different runs"
+    );
+}

@@ -567,8 +567,10 @@ fn note_of(verdict: &JsValue) -> String {
 }
 
 /// Two replicas through the JS API (what a panel's workers do): each takes its shard's
-/// gradient, the arrays and losses are summed, both apply the sum and hold the same run; a
-/// gradient of the wrong size throws and changes nothing.
+/// gradient; one applies the arrays summed here (`apply_gradient`), the other hands both arrays
+/// and their losses to `apply_shards`, which sums them in wasm; both hold the same run. A
+/// gradient of the wrong size, or losses that are not one pair per array, throw and change
+/// nothing.
 #[wasm_bindgen_test]
 async fn two_replicas_take_one_data_parallel_step() {
     let mut a = session("flex").await;
@@ -593,16 +595,27 @@ async fn two_replicas_take_one_data_parallel_step() {
         .zip(gb.to_vec())
         .map(|(x, y)| x + y)
         .collect();
-    let d = num(&la, "diagonal") + num(&lb, "diagonal");
-    let o = num(&la, "off_diagonal") + num(&lb, "off_diagonal");
+    let (da, db) = (num(&la, "diagonal"), num(&lb, "diagonal"));
+    let (oa, ob) = (num(&la, "off_diagonal"), num(&lb, "off_diagonal"));
+    let (d, o) = (da + db, oa + ob);
     let short = message(a.apply_gradient(&sum[1..], d, o).unwrap_err());
     assert!(short.contains("for a network of"), "{short}");
-    assert_eq!(a.steps(), 0);
-    for s in [&mut a, &mut b] {
-        let report = s.apply_gradient(&sum, d, o).map_err(JsValue::from).unwrap();
-        assert_eq!(num(&report, "step"), 1.0);
-        assert!((num(&report, "total") - (d + o)).abs() < 1e-5);
-    }
+    let unpaired = b.apply_shards(vec![ga.clone(), gb.clone()], &[da], &[oa, ob]);
+    assert!(message(unpaired.unwrap_err()).contains("1 diagonal losses and 2 off-diagonal ones"));
+    assert_eq!((a.steps(), b.steps()), (0, 0));
+    let report_a = a.apply_gradient(&sum, d, o).map_err(JsValue::from).unwrap();
+    assert_eq!(num(&report_a, "step"), 1.0);
+    assert!((num(&report_a, "total") - (d + o)).abs() < 1e-5);
+    let report = b
+        .apply_shards(vec![ga, gb], &[da, db], &[oa, ob])
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!(num(&report, "step"), 1.0);
+    assert_eq!(
+        num(&report, "total"),
+        num(&report_a, "total"),
+        "the losses' sum"
+    );
     let run_a = a.save_run().await.map_err(JsValue::from).unwrap().to_vec();
     let run_b = b.save_run().await.map_err(JsValue::from).unwrap().to_vec();
     assert_eq!(run_a, run_b, "the replicas differ");

@@ -154,11 +154,11 @@ async function parallel(module) {
       const row = {
         workers: pool.size, batch, steps, seconds: trained, steps_per_sec: steps / trained, ms,
         own_ms: pool.size > 1 ? st.own : ms, apply_ms: pool.size > 1 ? st.apply : 0, exchange_ms: pool.size > 1 ? st.exchange : 0,
-        wait_ms: st.wait, sum_ms: st.sum, replica_ms: st.replica,
+        wait_ms: st.wait, replica_ms: st.replica,
         seconds_to_target: reached, kl1: last.kl1, curve,
       };
       rows.push(row);
-      log(`K=${row.workers} batch ${batch}: ${row.steps_per_sec.toFixed(1)} steps/s, ${ms.toFixed(2)} ms/step (own ${row.own_ms.toFixed(2)}, apply ${row.apply_ms.toFixed(2)}, exchange ${row.exchange_ms.toFixed(2)}: wait ${row.wait_ms.toFixed(2)}, sum ${row.sum_ms.toFixed(2)}; slowest replica's shard ${row.replica_ms.toFixed(2)}), KL(N=1) ${last.kl1.toFixed(3)} after ${trained.toFixed(0)} s, <= ${target} at ${reached == null ? 'never' : `${reached.toFixed(1)} s`}`);
+      log(`K=${row.workers} batch ${batch}: ${row.steps_per_sec.toFixed(1)} steps/s, ${ms.toFixed(2)} ms/step (own ${row.own_ms.toFixed(2)}, apply ${row.apply_ms.toFixed(2)}, exchange ${row.exchange_ms.toFixed(2)}, of it waiting ${row.wait_ms.toFixed(2)}; slowest replica's shard ${row.replica_ms.toFixed(2)}), KL(N=1) ${last.kl1.toFixed(3)} after ${trained.toFixed(0)} s, <= ${target} at ${reached == null ? 'never' : `${reached.toFixed(1)} s`}`);
       pool.terminate();
       s.free();
     }

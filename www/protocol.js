@@ -55,7 +55,8 @@
  *   `test-lose-device` destroys the WebGPU device; `test-trial` makes 'auto''s WebGPU trial
  *   answer with `gpu_ms` (its batch search stopping below `max_batch`), or (`any_adapter`) time
  *   even a software adapter;
- *   `test-crash-replica` traps one replica worker (it must be replaced); `test-replicas` answers
+ *   `test-crash-replica` traps one replica worker (it must be replaced; `mid_step`: at its next
+ *   shard, before it sends it, so the other replicas wait for it); `test-replicas` answers
  *   'replicas': whether every replica's copy of the run is the run, bit for bit.
  * @typedef {{type: 'wasm', module: WebAssembly.Module}
  *   | {type: 'init', config: Config, options: Options}
@@ -69,7 +70,7 @@
  *   | {type: 'load', bytes: Uint8Array, adopt?: boolean}
  *   | {type: 'probe', config: Config, options: Options}
  *   | {type: 'set_workers', cores: number, panels: number, requested: number | null}
- *   | {type: 'test-crash'} | {type: 'test-lose-device'} | {type: 'test-crash-replica'} | {type: 'test-replicas'}
+ *   | {type: 'test-crash'} | {type: 'test-lose-device'} | {type: 'test-crash-replica', mid_step?: boolean} | {type: 'test-replicas'}
  *   | {type: 'test-trial', gpu_ms?: number, any_adapter?: boolean, max_batch?: number}} Command
  */
 

@@ -3,9 +3,11 @@
 // in the panel's training worker, or the bench's page thread) and K - 1 replica workers
 // (replica.js) with copies of it. Each step every one takes the gradient of its shard of the
 // same batch (Session.shard_gradient: shard k of K, scaled so the K buffers sum to the whole
-// batch's gradient), the leader sums them in a fixed order and applies the sum, and every
-// replica applies the same sum, so the copies stay bit-identical to the leader (checked by
-// tests/e2e/reliability.mjs). Only the leader's run is drawn, evaluated and saved.
+// batch's gradient) and sends it to all the others (the replicas reach each other through
+// MessagePorts); each sums the K buffers in the order of the shards and applies the sum
+// (Session.apply_shards), so the copies stay bit-identical to the leader (checked by
+// tests/e2e/reliability.mjs), and no worker waits for another's sum. Only the leader's run is
+// drawn, evaluated and saved.
 //
 // The copies are made from the leader's saved-run bytes ('sync') whenever they may differ from
 // it: a new session, a load, a batch change, a step the leader took alone. A replica that dies
@@ -16,7 +18,7 @@
 const MAX_REPLACEMENTS_PER_MINUTE = 3;
 
 /** Per-step timings summed since the last `takeStats` (ms), all zero. */
-const noStats = () => ({ steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, sumMs: 0, replicaMs: 0 });
+const noStats = () => ({ steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, replicaMs: 0 });
 
 /**
  * @typedef {{worker: Worker, replies: {resolve: (m: any) => void, reject: (e: Error) => void}[], dead: boolean}} Replica
@@ -122,9 +124,20 @@ export class ReplicaPool {
     if (this.synced && this.synced.session === session && this.synced.step === session.steps) return;
     this.synced = null;
     const bytes = await session.save_run();
-    await Promise.all(this.replicas.map((r) => {
+    // A port between every two replicas, for the shards they send each other (replica k takes
+    // shard k; the leader, shard 0, reaches each through its worker).
+    const peers = this.replicas.map(() => /** @type {import('./replica.js').Peer[]} */ ([]));
+    for (let i = 0; i < peers.length; i++) {
+      for (let j = i + 1; j < peers.length; j++) {
+        const { port1, port2 } = new MessageChannel();
+        peers[i].push({ shard: j + 1, port: port1 });
+        peers[j].push({ shard: i + 1, port: port2 });
+      }
+    }
+    await Promise.all(this.replicas.map((r, i) => {
       const copy = bytes.slice();
-      return this.ask(r, { type: 'sync', bytes: copy, backend: session.backend }, [copy.buffer]);
+      const ports = peers[i].map((p) => p.port);
+      return this.ask(r, { type: 'sync', bytes: copy, backend: session.backend, peers: peers[i] }, [copy.buffer, ...ports]);
     }));
     this.synced = { session, step: session.steps };
   }
@@ -156,6 +169,13 @@ export class ReplicaPool {
     }
     const ownMs = performance.now() - t0;
     const mine = session.last_shard_losses;
+    // Every replica takes the leader's shard now, while the others may still be computing
+    // theirs, and applies the sum itself once it has all K (a sum the leader refuses, diverged,
+    // they refuse too).
+    for (const r of this.replicas) {
+      const copy = own.slice();
+      this.ask(r, { type: 'peer', gradient: copy, losses: mine, shards }, [copy.buffer]).catch(() => { this.synced = null; });
+    }
     let replies;
     const tw = performance.now();
     try {
@@ -167,26 +187,16 @@ export class ReplicaPool {
       this.replaceFailed();
       return session.train_step(1);
     }
-    const ts = performance.now();
-    // The sum in the order 0..K-1 of the shards; each replica applies these bits.
-    const summed = own;
-    let diagonal = mine.diagonal;
-    let offDiagonal = mine.off_diagonal;
-    for (const { gradient, losses } of replies) {
-      for (let i = 0; i < summed.length; i++) summed[i] += gradient[i];
-      diagonal += losses.diagonal;
-      offDiagonal += losses.off_diagonal;
-    }
-    // The replicas apply the sum while the leader does (each gets a copy: the leader's own is
-    // read by its apply); a sum the leader refuses (diverged) they refuse too.
-    this.replicas.forEach((r) => {
-      const copy = summed.slice();
-      this.ask(r, { type: 'apply', apply: { summed: copy, diagonal, off_diagonal: offDiagonal } }, [copy.buffer]).catch(() => { this.synced = null; });
-    });
+    /** @type {{gradient: Float32Array, losses: import('./flowmap.js').Losses}[]} */
+    const parts = [{ gradient: own, losses: mine }, ...replies];
     const t1 = performance.now();
     let report;
     try {
-      report = session.apply_gradient(summed, diagonal, offDiagonal);
+      report = session.apply_shards(
+        parts.map((p) => p.gradient),
+        Float64Array.from(parts, (p) => p.losses.diagonal),
+        Float64Array.from(parts, (p) => p.losses.off_diagonal),
+      );
     } catch (e) {
       this.synced = null; // e.g. diverged: the step is not taken anywhere
       throw e;
@@ -198,23 +208,22 @@ export class ReplicaPool {
     s.stepMs += performance.now() - t0;
     s.ownMs += ownMs;
     s.applyMs += applyMs;
-    s.waitMs += ts - tw;
-    s.sumMs += t1 - ts;
+    s.waitMs += t1 - tw;
     s.replicaMs += Math.max(...replies.map((r) => r.ms));
     return report;
   }
 
   /**
-   * Mean ms per step since the last call: the whole step, the leader's own shard and apply, the
-   * exchange (the rest: waiting for the replicas beyond its own shard, the sum, posting), and
-   * of it the wait and the sum, and the slowest replica's shard.
+   * Mean ms per step since the last call: the whole step, the leader's own shard and its apply
+   * (the sum of the K buffers included), the exchange (the rest: posting its shard, waiting for
+   * the replicas' beyond its own), and of it the wait, and the slowest replica's shard.
    */
   takeStats() {
     const s = this.stats;
     const n = Math.max(1, s.steps);
     const out = {
       steps: s.steps, step: s.stepMs / n, own: s.ownMs / n, apply: s.applyMs / n,
-      exchange: (s.stepMs - s.ownMs - s.applyMs) / n, wait: s.waitMs / n, sum: s.sumMs / n, replica: s.replicaMs / n,
+      exchange: (s.stepMs - s.ownMs - s.applyMs) / n, wait: s.waitMs / n, replica: s.replicaMs / n,
     };
     this.stats = noStats();
     return out;
@@ -229,10 +238,14 @@ export class ReplicaPool {
     return Promise.all(this.replicas.map(async (r) => (await this.ask(r, { type: 'bytes' })).bytes));
   }
 
-  /** Kill one replica as a trap would (tests: it must be replaced, nothing lost). */
-  crashOne() {
+  /**
+   * Kill one replica as a trap would (tests: it must be replaced, nothing lost): now, or
+   * (`midStep`) at its next shard, before it sends it, while the others wait for it.
+   * @param {boolean} [midStep]
+   */
+  crashOne(midStep = false) {
     const r = this.replicas[0];
     if (!r) throw new Error('no replica to crash (one worker)');
-    r.worker.postMessage({ type: 'test-crash' });
+    r.worker.postMessage({ type: 'test-crash', mid_step: midStep });
   }
 }

@@ -1,34 +1,46 @@
 // @ts-check
 // A data-parallel replica: a worker that holds a copy of a panel's run and computes the gradient
 // of its shard of each batch. The panel's training worker (the leader, worker-replicas.js) starts
-// it, keeps its copy equal to the run ('sync', the saved-run bytes) and sends it each step's
-// summed gradient to apply before its next shard ('step'), so every copy takes the same AdamW
-// steps bit for bit. It draws nothing and is never saved: the leader's run is the one that counts.
+// it and keeps its copy equal to the run ('sync', the saved-run bytes). Each step every worker
+// sends its shard's gradient to every other one (the leader's comes as 'peer', the other
+// replicas' through the MessagePorts 'sync' hands over), and each sums the K buffers itself in
+// the order of the shards (Session.apply_shards) and applies them, so every copy takes the same
+// AdamW step bit for bit with no sum waiting on the leader. It draws nothing and is never saved:
+// the leader's run is the one that counts.
 //
 // Messages in:  {type: 'boot', module}                  the page's compiled CPU module
-//               {type: 'sync', bytes}                   replace the copy with this saved run
-//               {type: 'step', apply, shard, shards}    apply `apply` ({summed, diagonal,
-//                                                       off_diagonal} or null), then take shard
-//                                                       `shard` of `shards` of the next batch
-//               {type: 'apply', apply}                  only apply (the copy catches up)
+//               {type: 'sync', bytes, backend, peers}   replace the copy with this saved run;
+//                                                       `peers`: {shard, port} for every other
+//                                                       replica (drops a step in progress)
+//               {type: 'step', shard, shards}           take shard `shard` of `shards` of the
+//                                                       next batch; send it to the peers, and
+//                                                       to the leader as the reply
+//               {type: 'peer', gradient, losses, shards} the leader's shard 0 of that step: once
+//                                                       every shard has come, sum and apply
 //               {type: 'bytes'}                         the copy's saved-run bytes (tests)
-// Replies:      {type: 'ready' | 'synced' | 'applied'}, {type: 'gradient', gradient, losses},
+//               {type: 'test-crash', mid_step}          trap now, or at the next shard (tests)
+// Replies:      {type: 'ready' | 'synced' | 'applied'}, {type: 'gradient', gradient, losses, ms}
 //               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
+// Between peers: {step, shard, gradient, losses}.
 import init, { Session } from './flowmap.js';
 
 /**
  * The messages above, as types (replica-pool.js sends them). `backend`: the leader's CPU backend.
- * @typedef {{summed: Float32Array, diagonal: number, off_diagonal: number}} Apply
+ * @typedef {import('./flowmap.js').Losses} Losses
+ * @typedef {{gradient: Float32Array, losses: Losses}} Part one shard's gradient and losses
+ * @typedef {{shard: number, port: MessagePort}} Peer
  * @typedef {{type: 'boot', module: WebAssembly.Module}
- *   | {type: 'sync', bytes: Uint8Array, backend: string}
- *   | {type: 'step', apply?: Apply | null, shard: number, shards: number}
- *   | {type: 'apply', apply: Apply} | {type: 'bytes'} | {type: 'test-crash'}} ReplicaCommand
+ *   | {type: 'sync', bytes: Uint8Array, backend: string, peers: Peer[]}
+ *   | {type: 'step', shard: number, shards: number}
+ *   | {type: 'peer', gradient: Float32Array, losses: Losses, shards: number}
+ *   | {type: 'bytes'} | {type: 'test-crash', mid_step?: boolean}} ReplicaCommand
  */
 
 /** @type {Session | null} */
 let session = null;
 let dead = false;
 let busy = Promise.resolve();
+let trapAtStep = false; // tests: trap at the next shard instead of now
 
 /** @param {any} msg @param {Transferable[]} [transfer] */
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
@@ -38,9 +50,50 @@ function need() {
   return session;
 }
 
-/** @param {Apply | null} apply */
-function applied(apply) {
-  if (apply) need().apply_gradient(apply.summed, apply.diagonal, apply.off_diagonal);
+// Shards of a step received so far (this one's own included), by `${step}:${shard}`, and the
+// one step being gathered: a peer may be a step ahead of this replica, never behind it.
+/** @type {Map<string, Part>} */
+const inbox = new Map();
+/** @type {{check: () => void, reject: (e: Error) => void} | null} */
+let gathering = null;
+/** @type {Peer[]} */
+let peers = [];
+
+/** @param {number} step @param {number} shard @param {Part} part */
+function receive(step, shard, part) {
+  inbox.set(`${step}:${shard}`, { gradient: part.gradient, losses: part.losses });
+  if (gathering) gathering.check();
+}
+
+/**
+ * Every shard of `step` in the order of the shards, once they have all come.
+ * @param {number} step @param {number} shards @returns {Promise<Part[]>}
+ */
+function gather(step, shards) {
+  const keys = Array.from({ length: shards }, (_, k) => `${step}:${k}`);
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!keys.every((k) => inbox.has(k))) return;
+      gathering = null;
+      const parts = keys.map((k) => /** @type {Part} */ (inbox.get(k)));
+      keys.forEach((k) => inbox.delete(k));
+      resolve(parts);
+    };
+    gathering = { check, reject };
+    check();
+  });
+}
+
+// A new copy is coming: a step being gathered will never complete (a peer died or the pool
+// changed), and the old peers' shards belong to the old copy.
+/** @param {string} why */
+function abandon(why) {
+  inbox.clear();
+  for (const { port } of peers) port.close();
+  peers = [];
+  const g = gathering;
+  gathering = null;
+  if (g) g.reject(new Error(why));
 }
 
 /** @param {ReplicaCommand} msg */
@@ -55,26 +108,47 @@ async function handle(msg) {
       const next = await Session.resume(new Uint8Array(msg.bytes), { backend: msg.backend });
       if (session) session.free();
       session = next;
+      inbox.clear(); // a shard the old copy finished after the sync was asked for
+      peers = msg.peers;
+      for (const { shard, port } of peers) port.onmessage = (ev) => receive(ev.data.step, shard, ev.data);
       post({ type: 'synced' });
       break;
     }
     case 'step': {
-      applied(msg.apply);
+      if (trapAtStep) throw new WebAssembly.RuntimeError('unreachable (test-crash in a step)');
+      const s = need();
       const t0 = performance.now();
-      const gradient = await need().shard_gradient(msg.shard, msg.shards);
-      post({ type: 'gradient', gradient, losses: need().last_shard_losses, ms: performance.now() - t0 }, [gradient.buffer]);
+      const gradient = await s.shard_gradient(msg.shard, msg.shards);
+      const losses = s.last_shard_losses;
+      const step = s.steps;
+      for (const { port } of peers) {
+        const copy = gradient.slice();
+        port.postMessage({ step, gradient: copy, losses }, [copy.buffer]);
+      }
+      receive(step, msg.shard, { gradient, losses });
+      const copy = gradient.slice();
+      post({ type: 'gradient', gradient: copy, losses, ms: performance.now() - t0 }, [copy.buffer]);
       break;
     }
-    case 'apply':
-      applied(msg.apply);
+    case 'peer': {
+      const s = need();
+      receive(s.steps, 0, msg);
+      const parts = await gather(s.steps, msg.shards);
+      s.apply_shards(
+        parts.map((p) => p.gradient),
+        Float64Array.from(parts, (p) => p.losses.diagonal),
+        Float64Array.from(parts, (p) => p.losses.off_diagonal),
+      );
       post({ type: 'applied' });
       break;
+    }
     case 'bytes': {
       const bytes = await need().save_run();
       post({ type: 'bytes', bytes }, [bytes.buffer]);
       break;
     }
     case 'test-crash':
+      if (msg.mid_step) { trapAtStep = true; break; }
       throw new WebAssembly.RuntimeError('unreachable (test-crash)');
     default:
       throw new Error(`unknown replica message '${/** @type {{type: string}} */ (msg).type}'`);
@@ -84,6 +158,7 @@ async function handle(msg) {
 self.onmessage = (ev) => {
   if (dead) return;
   const msg = ev.data;
+  if (msg.type === 'sync') abandon('the copy is made again'); // now, not behind a stuck step
   busy = busy.then(() => handle(msg)).catch((e) => {
     const message = String(e && e.message ? e.message : e);
     // A trap leaves the instance unusable: say so once; the leader replaces this worker.

@@ -53,10 +53,11 @@ export function trainingPool() {
 // The run changed outside the pool's steps (weights loaded): the replicas copy it again.
 export function replicasStale() { if (pool) pool.stale(); }
 
-// Tests: trap one replica; compare every replica's copy with the run.
-export function crashReplica() {
+// Tests: trap one replica (now, or at its next shard); compare every replica's copy with the run.
+/** @param {boolean} midStep */
+export function crashReplica(midStep) {
   if (!pool || pool.size < 2) throw new Error('no replica to crash: this panel trains on one worker');
-  pool.crashOne();
+  pool.crashOne(midStep);
 }
 
 export async function replicasAgree() {

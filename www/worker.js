@@ -104,7 +104,7 @@ self.onmessage = (ev) => {
       serial(() => { throw new WebAssembly.RuntimeError('unreachable (test-crash)'); });
       break;
     case 'test-crash-replica':
-      serial(crashReplica);
+      serial(() => crashReplica(Boolean(msg.mid_step)));
       break;
     case 'test-replicas':
       // Drops a table in progress (as a new session does): the test asks now, not after it.

@@ -3,7 +3,8 @@
 //      panel two, the header says so, and a bad value is refused in the panel, training on; a
 //      fresh run of the preset's batch takes twice the batch on two workers, a chosen one is kept;
 //   2. the replicas' copies of the run equal the run bit for bit after training;
-//   3. a replica that traps is replaced, training goes on, the copies equal the run again;
+//   3. a replica that traps is replaced, training goes on, the copies equal the run again; with
+//      three workers too (the replicas exchange shards through ports);
 //   4. shipped weights of another network (a new session) and a reload (resume) with two
 //      workers: the copies follow;
 //   5. divergence with two workers offers the last saved run, which trains again on two.
@@ -104,6 +105,31 @@ try {
   console.log(`a replica trapped at step ${before}: now step ${await stepOf(page)}, ${b.count} replica, bit-identical: ${b.same}`);
   if (b.count !== 1 || !b.same) fail(`after a replica died the copy is not the run: ${JSON.stringify(b)}`);
   if (await workersShown(page) !== 2) fail('the dead replica was not replaced');
+
+  // 3b. Three workers: the two replicas send each other their shards through MessagePorts. The
+  // copies are the run; a replica that traps leaves the other waiting for its shard, and the
+  // new copies release it: the run goes on on three, the copies agree again.
+  await page.fill('#workers', '3');
+  await page.dispatchEvent('#workers', 'change');
+  await waitWorkers(page, 3);
+  const three = await stepOf(page);
+  await play(page);
+  await waitSteps(page, three + 100);
+  await pause(page);
+  const t = await agree(page);
+  console.log(`three workers, step ${three} to ${await stepOf(page)}: ${t.count} replicas, bit-identical: ${t.same}`);
+  if (t.count !== 2 || !t.same) fail(`on three workers the copies are not the run: ${JSON.stringify(t)}`);
+  const trapped = await stepOf(page);
+  await page.evaluate(() => window.flowmap.panels[0].send({ type: 'test-crash-replica', mid_step: true }));
+  await play(page);
+  await waitSteps(page, trapped + 100);
+  await pause(page);
+  const u = await agree(page);
+  console.log(`a replica of three trapped in the step after ${trapped}: now step ${await stepOf(page)}, ${u.count} replicas, bit-identical: ${u.same}`);
+  if (u.count !== 2 || !u.same) fail(`after a replica of three died the copies are not the run: ${JSON.stringify(u)}`);
+  await page.fill('#workers', '2');
+  await page.dispatchEvent('#workers', 'change');
+  await waitWorkers(page, 2);
 
   // 4. Shipped weights of another network (6x256: a new session), then trained on two workers.
   await page.click('.panel .pretrained');
