@@ -342,14 +342,13 @@ impl Session {
                 off_diagonal.len()
             )));
         }
-        let copies: Vec<Vec<f32>> = gradients.iter().map(Float32Array::to_vec).collect();
-        let parts: Vec<&[f32]> = copies.iter().map(Vec::as_slice).collect();
+        let parts: Vec<Vec<f32>> = gradients.iter().map(Float32Array::to_vec).collect();
         let losses: Vec<(f64, f64)> = diagonal
             .iter()
             .copied()
             .zip(off_diagonal.iter().copied())
             .collect();
-        let report = self.core.apply_shards(&parts, &losses);
+        let report = self.core.apply_shards(parts, &losses);
         to_js(&report.map_err(err)?)
     }
 
