@@ -81,21 +81,28 @@ pub fn batch_for_workers(batch: usize, workers: usize) -> usize {
 /// The K shards' gradient buffers summed entry by entry in the order 0, 1, .., K-1, in f32: the
 /// one order every worker of a data-parallel run sums in, so that each holds the same bits
 /// (float addition is not associative: (1 + 1e8) - 1e8 is 0 in f32, (1e8 - 1e8) + 1 is 1).
-/// Refuses no buffers and buffers of different lengths. The sum is taken in shard 0's buffer
-/// (one copy fewer of a gradient on the step's critical path).
-pub fn sum_in_order(parts: Vec<Vec<f32>>) -> Result<Vec<f32>, String> {
-    let mut parts = parts.into_iter();
-    let mut sum = parts.next().ok_or("no shard gradients to sum")?;
-    for (k, part) in parts.enumerate() {
-        if part.len() != sum.len() {
-            return Err(format!(
-                "shard {} has {} gradient values where shard 0 has {}",
-                k + 1,
-                part.len(),
-                sum.len()
-            ));
-        }
-        // A plain zip: the compiler turns it into SIMD adds (f32x4 in the tab).
+/// Refuses no buffers and buffers of different lengths, and leaves the buffers as they were.
+pub fn sum_in_order(parts: &[&[f32]]) -> Result<Vec<f32>, String> {
+    let (first, rest) = parts.split_first().ok_or("no shard gradients to sum")?;
+    if let Some(k) = rest.iter().position(|p| p.len() != first.len()) {
+        return Err(format!(
+            "shard {} has {} gradient values where shard 0 has {}",
+            k + 1,
+            rest[k].len(),
+            first.len()
+        ));
+    }
+    // Plain zips: the compiler turns them into SIMD adds (f32x4 in the tab). The first pass
+    // writes the sum of shards 0 and 1 into a new buffer, so no shard is copied on its own.
+    let mut sum: Vec<f32> = match rest.first() {
+        Some(second) => first
+            .iter()
+            .zip(second.iter())
+            .map(|(a, b)| a + b)
+            .collect(),
+        None => first.to_vec(),
+    };
+    for part in rest.iter().skip(1) {
         for (s, g) in sum.iter_mut().zip(part.iter()) {
             *s += *g;
         }
@@ -480,7 +487,7 @@ impl Session {
     /// every worker of a run calls this with the same K buffers and applies the same bits.
     pub fn apply_shards(
         &mut self,
-        gradients: Vec<Vec<f32>>,
+        gradients: &[&[f32]],
         losses: &[(f64, f64)],
     ) -> Result<StepReport, String> {
         if losses.len() != gradients.len() {

@@ -67,6 +67,9 @@ pub struct Session {
     note: String,
     /// The losses of the last `shard_gradient`.
     shard_losses: Option<crate::trainer::Losses>,
+    /// The last `shard_gradient`'s shard index and buffer, kept for `apply_shards`: this
+    /// worker's own shard is not copied back in from JS.
+    own_shard: Option<(usize, Vec<f32>)>,
 }
 
 #[wasm_bindgen]
@@ -88,6 +91,7 @@ impl Session {
             backend,
             note,
             shard_losses: None,
+            own_shard: None,
         })
     }
 
@@ -109,6 +113,7 @@ impl Session {
             backend,
             note,
             shard_losses: None,
+            own_shard: None,
         })
     }
 
@@ -257,17 +262,21 @@ impl Session {
 
     /// Data-parallel training, one replica's half of a step: the gradient of shard `shard` of
     /// `shards` of the next batch as a Float32Array (the layers' weights and biases in order);
-    /// its share of the losses is then `last_shard_losses`. Sum every replica's arrays and
-    /// losses and hand them to each replica's `apply_gradient`.
+    /// its share of the losses is then `last_shard_losses`. Hand the other shards' arrays to
+    /// `apply_shards` (this one's is kept here), or sum every replica's arrays and losses and
+    /// hand them to each replica's `apply_gradient`.
     pub async fn shard_gradient(
         &mut self,
         shard: f64,
         shards: f64,
     ) -> Result<Float32Array, JsError> {
-        self.shard_losses = None; // a failed call leaves no stale losses
+        // A failed call leaves no stale losses or buffer.
+        (self.shard_losses, self.own_shard) = (None, None);
         let (gradient, losses) = self.core.shard_gradient(shard, shards).await.map_err(err)?;
+        let array = Float32Array::from(gradient.as_slice());
         self.shard_losses = Some(losses);
-        Ok(Float32Array::from(gradient.as_slice()))
+        self.own_shard = Some((shard as usize, gradient)); // `shard` was checked whole above
+        Ok(array)
     }
 
     /// `{diagonal, off_diagonal, total}` of the last `shard_gradient`: this shard's share.
@@ -322,33 +331,44 @@ impl Session {
         to_js(&report.map_err(err)?)
     }
 
-    /// The K shards' gradients (`shard_gradient`'s arrays, shard 0 first) and their losses
-    /// (`diagonal[k]`, `off_diagonal[k]`: `last_shard_losses` of shard k) summed here in the
-    /// order of the shards, then applied as `apply_gradient`: every worker of a data-parallel
-    /// run hands over the same arrays and so applies the same bits, without a sum in JS.
-    /// Resolves to what `apply_gradient` does; refuses arrays of different lengths, or losses
-    /// that are not one pair per array, and then changes nothing.
+    /// The step of every shard's gradient summed here: `others`, the other shards' arrays
+    /// (`shard_gradient` in the other workers) in the order of the shards, this worker's own
+    /// (kept from its `shard_gradient`) in its place among them, and every shard's losses in
+    /// that order (`diagonal[k]`, `off_diagonal[k]`: `last_shard_losses` of shard k), summed in
+    /// the order of the shards, then applied as `apply_gradient`: every worker of a
+    /// data-parallel run applies the same bits, with no sum in JS. Resolves to what
+    /// `apply_gradient` does; refuses a call with no shard gradient taken, arrays of different
+    /// lengths, or losses that are not one pair per shard, and then changes nothing.
     #[wasm_bindgen(unchecked_return_type = "StepReport")]
     pub fn apply_shards(
         &mut self,
-        gradients: Vec<Float32Array>,
+        others: Vec<Float32Array>,
         diagonal: &[f64],
         off_diagonal: &[f64],
     ) -> Result<JsValue, JsError> {
-        if diagonal.len() != off_diagonal.len() {
+        let Some((k, mine)) = &self.own_shard else {
+            return Err(JsError::new("apply_shards without a shard gradient"));
+        };
+        if diagonal.len() != others.len() + 1 || off_diagonal.len() != others.len() + 1 {
             return Err(JsError::new(&format!(
-                "{} diagonal losses and {} off-diagonal ones",
+                "{} shards' gradients with {} diagonal and {} off-diagonal losses",
+                others.len() + 1,
                 diagonal.len(),
                 off_diagonal.len()
             )));
         }
-        let parts: Vec<Vec<f32>> = gradients.iter().map(Float32Array::to_vec).collect();
+        let copies: Vec<Vec<f32>> = others.iter().map(Float32Array::to_vec).collect();
+        let mut parts: Vec<&[f32]> = copies.iter().map(Vec::as_slice).collect();
+        parts.insert((*k).min(parts.len()), mine);
         let losses: Vec<(f64, f64)> = diagonal
             .iter()
             .copied()
             .zip(off_diagonal.iter().copied())
             .collect();
-        let report = self.core.apply_shards(parts, &losses);
+        let report = self.core.apply_shards(&parts, &losses);
+        if report.is_ok() || self.core.diverged() {
+            self.own_shard = None; // applied, or dropped with the step
+        }
         to_js(&report.map_err(err)?)
     }
 

@@ -313,7 +313,8 @@ fn the_browser_presets_batch_doubles_from_two_workers_and_a_chosen_batch_is_kept
 fn shards_are_summed_in_their_order_in_f32() {
     use flowmap::session::sum_in_order;
     let (a, b, c) = (vec![1.0f32, 2.0], vec![1e8f32, 3.0], vec![-1e8f32, 4.0]);
-    let sum = |parts: &[&Vec<f32>]| sum_in_order(parts.iter().map(|p| p.to_vec()).collect());
+    let sum =
+        |parts: &[&Vec<f32>]| sum_in_order(&parts.iter().map(|p| p.as_slice()).collect::<Vec<_>>());
     assert_eq!(sum(&[&a, &b, &c]).unwrap(), vec![0.0, 9.0]);
     assert_eq!(sum(&[&c, &b, &a]).unwrap(), vec![1.0, 9.0]);
     assert_eq!(sum(&[&a]).unwrap(), a, "one shard is itself");
@@ -346,24 +347,20 @@ fn apply_shards_is_apply_gradient_of_the_sum_in_order() {
             (l0.diagonal as f64, l0.off_diagonal as f64),
             (l1.diagonal as f64, l1.off_diagonal as f64),
         ];
-        let both = || vec![g0.clone(), g1.clone()];
-        let err = by_shards.apply_shards(both(), &losses[..1]).unwrap_err();
+        let both = [g0.as_slice(), g1.as_slice()];
+        let err = by_shards.apply_shards(&both, &losses[..1]).unwrap_err();
         assert!(
             err.contains("2 shard gradients with 1 pairs of losses"),
             "{err}"
         );
-        let short = g1[..g1.len() - 1].to_vec();
-        assert!(
-            by_shards
-                .apply_shards(vec![g0.clone(), short], &losses)
-                .is_err()
-        );
-        let a = by_shards.apply_shards(both(), &losses).unwrap();
+        let short = &g1[..g1.len() - 1];
+        assert!(by_shards.apply_shards(&[&g0, short], &losses).is_err());
+        let a = by_shards.apply_shards(&both, &losses).unwrap();
         let sum: Vec<f32> = g0.iter().zip(&g1).map(|(x, y)| x + y).collect();
         let b = by_sum
             .apply_gradient(&sum, losses[0].0 + losses[1].0, losses[0].1 + losses[1].1)
             .unwrap();
-        other.apply_shards(both(), &losses).unwrap();
+        other.apply_shards(&both, &losses).unwrap();
         assert_eq!((a.step, a.losses.total), (b.step, b.losses.total));
     }
     let bytes = |s: &Session| block_on(s.save_run()).unwrap();

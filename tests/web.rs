@@ -567,10 +567,10 @@ fn note_of(verdict: &JsValue) -> String {
 }
 
 /// Two replicas through the JS API (what a panel's workers do): each takes its shard's
-/// gradient; one applies the arrays summed here (`apply_gradient`), the other hands both arrays
-/// and their losses to `apply_shards`, which sums them in wasm; both hold the same run. A
-/// gradient of the wrong size, or losses that are not one pair per array, throw and change
-/// nothing.
+/// gradient; one applies the arrays summed here (`apply_gradient`), the other hands the other
+/// shard's array and both shards' losses to `apply_shards`, which sums them with its own kept
+/// buffer in wasm; both hold the same run. A gradient of the wrong size, or losses that are not
+/// one pair per shard, throw and change nothing.
 #[wasm_bindgen_test]
 async fn two_replicas_take_one_data_parallel_step() {
     let mut a = session("flex").await;
@@ -600,14 +600,18 @@ async fn two_replicas_take_one_data_parallel_step() {
     let (d, o) = (da + db, oa + ob);
     let short = message(a.apply_gradient(&sum[1..], d, o).unwrap_err());
     assert!(short.contains("for a network of"), "{short}");
-    let unpaired = b.apply_shards(vec![ga.clone(), gb.clone()], &[da], &[oa, ob]);
-    assert!(message(unpaired.unwrap_err()).contains("1 diagonal losses and 2 off-diagonal ones"));
+    let unpaired = b.apply_shards(vec![ga.clone()], &[da], &[oa, ob]);
+    let unpaired = message(unpaired.unwrap_err());
+    assert!(
+        unpaired.contains("2 shards' gradients with 1 diagonal and 2 off-diagonal losses"),
+        "{unpaired}"
+    );
     assert_eq!((a.steps(), b.steps()), (0, 0));
     let report_a = a.apply_gradient(&sum, d, o).map_err(JsValue::from).unwrap();
     assert_eq!(num(&report_a, "step"), 1.0);
     assert!((num(&report_a, "total") - (d + o)).abs() < 1e-5);
     let report = b
-        .apply_shards(vec![ga, gb], &[da, db], &[oa, ob])
+        .apply_shards(vec![ga], &[da, db], &[oa, ob])
         .map_err(JsValue::from)
         .unwrap();
     assert_eq!(num(&report, "step"), 1.0);

@@ -172,10 +172,11 @@ export class ReplicaPool {
     // Every replica takes the leader's shard now, while the others may still be computing
     // theirs, and applies the sum itself once it has all K (a sum the leader refuses, diverged,
     // they refuse too).
-    for (const r of this.replicas) {
-      const copy = own.slice();
-      this.ask(r, { type: 'peer', gradient: copy, losses: mine, shards }, [copy.buffer]).catch(() => { this.synced = null; });
-    }
+    // The last takes the array itself: the leader's own shard stays in wasm for apply_shards.
+    this.replicas.forEach((r, i) => {
+      const gradient = i === this.replicas.length - 1 ? own : own.slice();
+      this.ask(r, { type: 'peer', gradient, losses: mine, shards }, [gradient.buffer]).catch(() => { this.synced = null; });
+    });
     let replies;
     const tw = performance.now();
     try {
@@ -187,15 +188,15 @@ export class ReplicaPool {
       this.replaceFailed();
       return session.train_step(1);
     }
-    /** @type {{gradient: Float32Array, losses: import('./flowmap.js').Losses}[]} */
-    const parts = [{ gradient: own, losses: mine }, ...replies];
+    /** @type {import('./flowmap.js').Losses[]} */
+    const losses = [mine, ...replies.map((r) => r.losses)];
     const t1 = performance.now();
     let report;
     try {
       report = session.apply_shards(
-        parts.map((p) => p.gradient),
-        Float64Array.from(parts, (p) => p.losses.diagonal),
-        Float64Array.from(parts, (p) => p.losses.off_diagonal),
+        replies.map((r) => r.gradient),
+        Float64Array.from(losses, (l) => l.diagonal),
+        Float64Array.from(losses, (l) => l.off_diagonal),
       );
     } catch (e) {
       this.synced = null; // e.g. diverged: the step is not taken anywhere

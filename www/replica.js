@@ -27,7 +27,8 @@ import init, { Session } from './flowmap.js';
 /**
  * The messages above, as types (replica-pool.js sends them). `backend`: the leader's CPU backend.
  * @typedef {import('./flowmap.js').Losses} Losses
- * @typedef {{gradient: Float32Array, losses: Losses}} Part one shard's gradient and losses
+ * @typedef {{gradient: Float32Array | null, losses: Losses}} Part one shard's gradient (null:
+ *   this replica's own, kept in wasm) and losses
  * @typedef {{shard: number, port: MessagePort}} Peer
  * @typedef {{type: 'boot', module: WebAssembly.Module}
  *   | {type: 'sync', bytes: Uint8Array, backend: string, peers: Peer[]}
@@ -58,6 +59,7 @@ const inbox = new Map();
 let gathering = null;
 /** @type {Peer[]} */
 let peers = [];
+let myShard = 0; // the shard this replica took last
 
 /** @param {number} step @param {number} shard @param {Part} part */
 function receive(step, shard, part) {
@@ -121,13 +123,13 @@ async function handle(msg) {
       const gradient = await s.shard_gradient(msg.shard, msg.shards);
       const losses = s.last_shard_losses;
       const step = s.steps;
+      myShard = msg.shard;
       for (const { port } of peers) {
         const copy = gradient.slice();
         port.postMessage({ step, gradient: copy, losses }, [copy.buffer]);
       }
-      receive(step, msg.shard, { gradient, losses });
-      const copy = gradient.slice();
-      post({ type: 'gradient', gradient: copy, losses, ms: performance.now() - t0 }, [copy.buffer]);
+      receive(step, msg.shard, { gradient: null, losses }); // its buffer stays in wasm
+      post({ type: 'gradient', gradient, losses, ms: performance.now() - t0 }, [gradient.buffer]);
       break;
     }
     case 'peer': {
@@ -135,7 +137,7 @@ async function handle(msg) {
       receive(s.steps, 0, msg);
       const parts = await gather(s.steps, msg.shards);
       s.apply_shards(
-        parts.map((p) => p.gradient),
+        parts.filter((_, k) => k !== myShard).map((p) => /** @type {Float32Array} */ (p.gradient)),
         Float64Array.from(parts, (p) => p.losses.diagonal),
         Float64Array.from(parts, (p) => p.losses.off_diagonal),
       );
