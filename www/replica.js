@@ -21,7 +21,7 @@
 //               {type: 'test-crash', mid_step}          trap now, or at the next shard (tests)
 // Replies:      {type: 'ready' | 'synced' | 'applied'}, {type: 'gradient', gradient, losses, ms}
 //               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
-// Between peers: {step, shard, gradient, losses}.
+// Between peers: {step, gradient, losses} (the port says whose shard it is).
 import init, { Session } from './flowmap.js';
 
 /**
