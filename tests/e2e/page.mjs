@@ -65,14 +65,16 @@ try {
   if (!(psdKl1 < 0.5)) fail(`pretrained PSD-midpoint scores KL(N=1) ${psdKl1}, expected < 0.5 (0.170 with 100k samples)`);
   await page.screenshot({ path: 'artifacts/e2e-pretrained.png', fullPage: true });
 
-  // A corrupt upload shows an error and leaves the model alone: one Step continues from step
-  // 20000 to 20001, and training (Play) goes on after another corrupt upload.
+  // A corrupt upload shows an error and leaves the model alone: one Step continues from the
+  // pretrained file's step to the next, and training (Play) goes on after another corrupt upload.
   const corrupt = () => page.setInputFiles(lsd('.load'), { name: 'bad.fmap', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
   const stepOf = (sel) => page.$eval(sel, (e) => Number((/step (\d+)/.exec(e.textContent) || [0, 0])[1]));
+  const loadedStep = await stepOf(lsd('.rate'));
+  if (!(loadedStep >= 20000)) fail(`the pretrained LSD panel shows step ${loadedStep}, expected its file's (>= 20000)`);
   await corrupt();
   await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes('not a flow-map checkpoint'), lsd('.error'), { timeout: 30_000 });
   await page.click('#step');
-  await page.waitForFunction((sel) => /step 20001/.test(document.querySelector(sel)?.textContent), lsd('.rate'), { timeout: 60_000 });
+  await page.waitForFunction(([sel, s]) => new RegExp(`step ${s}\\b`).test(document.querySelector(sel)?.textContent), [lsd('.rate'), loadedStep + 1], { timeout: 60_000 });
   await page.click('#play');
   await page.$eval(lsd('.error'), (e) => { e.textContent = ''; });
   await corrupt();
