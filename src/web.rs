@@ -67,9 +67,9 @@ pub struct Session {
     note: String,
     /// The losses of the last `shard_gradient`.
     shard_losses: Option<crate::trainer::Losses>,
-    /// The last `shard_gradient`'s shard index and buffer, kept for `apply_shards`: this
-    /// worker's own shard is not copied back in from JS.
-    own_shard: Option<(usize, Vec<f32>)>,
+    /// The last `shard_gradient`'s shard index, shard count and buffer, kept for
+    /// `apply_shards`: this worker's own shard is not copied back in from JS.
+    own_shard: Option<(usize, usize, Vec<f32>)>,
 }
 
 #[wasm_bindgen]
@@ -275,7 +275,8 @@ impl Session {
         let (gradient, losses) = self.core.shard_gradient(shard, shards).await.map_err(err)?;
         let array = Float32Array::from(gradient.as_slice());
         self.shard_losses = Some(losses);
-        self.own_shard = Some((shard as usize, gradient)); // `shard` was checked whole above
+        // `shard` and `shards` were checked whole above.
+        self.own_shard = Some((shard as usize, shards as usize, gradient));
         Ok(array)
     }
 
@@ -337,8 +338,9 @@ impl Session {
     /// that order (`diagonal[k]`, `off_diagonal[k]`: `last_shard_losses` of shard k), summed in
     /// the order of the shards, then applied as `apply_gradient`: every worker of a
     /// data-parallel run applies the same bits, with no sum in JS. Resolves to what
-    /// `apply_gradient` does; refuses a call with no shard gradient taken, arrays of different
-    /// lengths, or losses that are not one pair per shard, and then changes nothing.
+    /// `apply_gradient` does; refuses a call with no shard gradient taken, other than K - 1
+    /// arrays for its K shards, arrays of different lengths, or losses that are not one pair per
+    /// shard, and then changes nothing.
     #[wasm_bindgen(unchecked_return_type = "StepReport")]
     pub fn apply_shards(
         &mut self,
@@ -346,20 +348,25 @@ impl Session {
         diagonal: &[f64],
         off_diagonal: &[f64],
     ) -> Result<JsValue, JsError> {
-        let Some((k, mine)) = &self.own_shard else {
+        let Some((k, shards, mine)) = &self.own_shard else {
             return Err(JsError::new("apply_shards without a shard gradient"));
         };
-        if diagonal.len() != others.len() + 1 || off_diagonal.len() != others.len() + 1 {
+        if others.len() + 1 != *shards {
             return Err(JsError::new(&format!(
-                "{} shards' gradients with {} diagonal and {} off-diagonal losses",
-                others.len() + 1,
+                "{} other shards' gradients for a step of {shards} shards",
+                others.len()
+            )));
+        }
+        if diagonal.len() != *shards || off_diagonal.len() != *shards {
+            return Err(JsError::new(&format!(
+                "{shards} shards' gradients with {} diagonal and {} off-diagonal losses",
                 diagonal.len(),
                 off_diagonal.len()
             )));
         }
         let copies: Vec<Vec<f32>> = others.iter().map(Float32Array::to_vec).collect();
         let mut parts: Vec<&[f32]> = copies.iter().map(Vec::as_slice).collect();
-        parts.insert((*k).min(parts.len()), mine);
+        parts.insert(*k, mine); // k < shards = parts.len() + 1
         let losses: Vec<(f64, f64)> = diagonal
             .iter()
             .copied()

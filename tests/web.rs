@@ -570,7 +570,7 @@ fn note_of(verdict: &JsValue) -> String {
 /// gradient; one applies the arrays summed here (`apply_gradient`), the other hands the other
 /// shard's array and both shards' losses to `apply_shards`, which sums them with its own kept
 /// buffer in wasm; both hold the same run. A gradient of the wrong size, or losses that are not
-/// one pair per shard, throw and change nothing.
+/// one pair per shard, or a shard's array missing, throw and change nothing.
 #[wasm_bindgen_test]
 async fn two_replicas_take_one_data_parallel_step() {
     let mut a = session("flex").await;
@@ -600,6 +600,11 @@ async fn two_replicas_take_one_data_parallel_step() {
     let (d, o) = (da + db, oa + ob);
     let short = message(a.apply_gradient(&sum[1..], d, o).unwrap_err());
     assert!(short.contains("for a network of"), "{short}");
+    let missing = message(b.apply_shards(vec![], &[db], &[ob]).unwrap_err());
+    assert!(
+        missing.contains("0 other shards' gradients for a step of 2 shards"),
+        "{missing}"
+    );
     let unpaired = b.apply_shards(vec![ga.clone()], &[da], &[oa, ob]);
     let unpaired = message(unpaired.unwrap_err());
     assert!(

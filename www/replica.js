@@ -59,7 +59,6 @@ const inbox = new Map();
 let gathering = null;
 /** @type {Peer[]} */
 let peers = [];
-let myShard = 0; // the shard this replica took last
 
 /** @param {number} step @param {number} shard @param {Part} part */
 function receive(step, shard, part) {
@@ -123,7 +122,6 @@ async function handle(msg) {
       const gradient = await s.shard_gradient(msg.shard, msg.shards);
       const losses = s.last_shard_losses;
       const step = s.steps;
-      myShard = msg.shard;
       for (const { port } of peers) {
         const copy = gradient.slice();
         port.postMessage({ step, gradient: copy, losses }, [copy.buffer]);
@@ -137,7 +135,7 @@ async function handle(msg) {
       receive(s.steps, 0, msg);
       const parts = await gather(s.steps, msg.shards);
       s.apply_shards(
-        parts.filter((_, k) => k !== myShard).map((p) => /** @type {Float32Array} */ (p.gradient)),
+        parts.flatMap((p) => (p.gradient ? [p.gradient] : [])), // the others': its own is null
         Float64Array.from(parts, (p) => p.losses.diagonal),
         Float64Array.from(parts, (p) => p.losses.off_diagonal),
       );
