@@ -13,7 +13,8 @@
 //! silu'(z) = sig + z sig (1 - sig) and gelu'(z) = Phi + z phi are written out from these
 //! values in the model, not differentiated twice.
 
-use burn::tensor::{Device, Tensor, TensorData, activation};
+use crate::backend::on_host;
+use burn::tensor::{Tensor, TensorData, activation};
 use std::f32::consts::FRAC_1_SQRT_2;
 
 /// 1 / sqrt(2 pi), the standard normal density at 0.
@@ -21,7 +22,7 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// sig(z) for `z`: [B, n]; returns [B, n].
 pub fn sigmoid(z: Tensor<2>) -> Tensor<2> {
-    if !on_cpu(&z.device()) {
+    if !on_host(&z.device()) {
         return activation::sigmoid(z);
     }
     let (values, plain) = host_values(&z);
@@ -35,7 +36,7 @@ pub fn sigmoid(z: Tensor<2>) -> Tensor<2> {
 
 /// Phi(z) for `z`: [B, n], the standard normal CDF; returns [B, n].
 pub fn normal_cdf(z: Tensor<2>) -> Tensor<2> {
-    if !on_cpu(&z.device()) {
+    if !on_host(&z.device()) {
         return ((z * FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     }
     let (values, plain) = host_values(&z);
@@ -47,7 +48,7 @@ pub fn normal_cdf(z: Tensor<2>) -> Tensor<2> {
 
 /// (Phi(z), phi(z)) for `z`: [B, n]: the standard normal CDF and density; returns two [B, n].
 pub fn normal_cdf_pdf(z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    if !on_cpu(&z.device()) {
+    if !on_host(&z.device()) {
         let pdf = (z.clone().square() * -0.5).exp() * FRAC_1_SQRT_2PI;
         return (normal_cdf(z), pdf);
     }
@@ -60,16 +61,6 @@ pub fn normal_cdf_pdf(z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     let cdf = with_slope(&z, plain.clone(), cdf, cdf_slope);
     let pdf = with_slope(&z, plain, pdf, pdf_slope);
     (cdf, pdf)
-}
-
-/// Whether `device` is flex or ndarray (with or without autodiff), where a read-back is a copy.
-fn on_cpu(device: &Device) -> bool {
-    let plain = device.clone().without_autodiff();
-    plain == Device::flex() || {
-        #[allow(deprecated)] // ndarray stays: the fallback the browser app promises
-        let ndarray = Device::ndarray();
-        plain == ndarray
-    }
 }
 
 /// The values of a CPU tensor `z` (a copy, never a GPU read-back), and `z` without its gradient.

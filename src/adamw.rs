@@ -117,6 +117,89 @@ impl AdamW {
     }
 }
 
+impl AdamW {
+    /// [`Self::step_layers`] and the EMA's blend on a CPU backend, as one pass over each
+    /// parameter's values on the host instead of about twenty tensor ops (each a pass that
+    /// allocates its result): with the clip's factor k (1 for none),
+    ///
+    ///   g <- k g,   then the update above,   then ema <- d ema + (1 - d) w  (the new w),
+    ///
+    /// each operation rounded to f32 in the order the tensor ops round it, so the weights,
+    /// moments and average are the same bits (`tests/training.rs`). `scales`: k per layer for
+    /// its weight and its bias (as `clipping::clip_scales` gives them, read back); `ema`: the
+    /// average's layers and d. On flex a tensor held once is read out and made again without a
+    /// copy. Panics on a device whose reads wait (WebGPU): call it where `backend::on_host`.
+    pub fn step_layers_on_host(
+        &mut self,
+        lr: f64,
+        layers: Vec<Linear>,
+        grads: &mut GradientsParams,
+        scales: &[(f32, f32)],
+        ema: Option<(Vec<Linear>, f64)>,
+    ) -> (Vec<Linear>, Option<Vec<Linear>>) {
+        if self.moments.is_empty() {
+            self.moments = layers.iter().map(zero_moments).collect();
+        }
+        self.steps += 1;
+        let k = self.steps.min(i32::MAX as usize) as i32;
+        let rule = Rule {
+            lr,
+            weight_decay: self.weight_decay,
+            correction: (1f32 - BETA_1.powi(k), 1f32 - BETA_2.powi(k)),
+        };
+        let (ema_layers, blend) = match ema {
+            Some((e, d)) => (e.into_iter().map(Some).collect(), Some(Blend::new(d))),
+            None => (vec![None; layers.len()], None),
+        };
+        let mut new_ema = Vec::new();
+        let mut out = Vec::with_capacity(layers.len());
+        let moments = std::mem::take(&mut self.moments);
+        for (((layer, moments), e), &(kw, kb)) in
+            layers.into_iter().zip(moments).zip(ema_layers).zip(scales)
+        {
+            let (e_weight, e_bias) = match e {
+                Some(e) => (Some(e.weight), e.bias),
+                None => (None, None),
+            };
+            let (weight, mw, ew) =
+                rule.update_on_host(layer.weight, grads, kw, moments.weight, e_weight.zip(blend));
+            let (bias, mb, eb) = match layer.bias {
+                Some(b) => {
+                    let (b, m, e) =
+                        rule.update_on_host(b, grads, kb, moments.bias, e_bias.zip(blend));
+                    (Some(b), m, e)
+                }
+                None => (None, moments.bias, None),
+            };
+            self.moments.push(LayerMoments {
+                weight: mw,
+                bias: mb,
+            });
+            if let Some(weight) = ew {
+                new_ema.push(Linear { weight, bias: eb });
+            }
+            out.push(Linear { weight, bias });
+        }
+        (out, blend.map(|_| new_ema))
+    }
+}
+
+/// ema <- d ema + (1 - d) w, its two factors as the tensor ops round them (f64 scalars to f32).
+#[derive(Clone, Copy)]
+struct Blend {
+    keep: f32,
+    take: f32,
+}
+
+impl Blend {
+    fn new(d: f64) -> Self {
+        Self {
+            keep: d as f32,
+            take: (1.0 - d) as f32,
+        }
+    }
+}
+
 /// The update of one step: learning rate, decay and the two bias corrections.
 struct Rule {
     lr: f64,
@@ -149,6 +232,81 @@ impl Rule {
             if require_grad { w.require_grad() } else { w }
         })
     }
+}
+
+impl Rule {
+    /// [`Rule::update`] of one parameter, then the blend of its EMA copy, on the host
+    /// ([`AdamW::step_layers_on_host`]).
+    fn update_on_host<const D: usize>(
+        &self,
+        param: Param<Tensor<D>>,
+        grads: &mut GradientsParams,
+        scale: f32,
+        moments: Moments<D>,
+        ema: Option<(Param<Tensor<D>>, Blend)>,
+    ) -> (Param<Tensor<D>>, Moments<D>, Option<Param<Tensor<D>>>) {
+        let grad = grads.remove::<D>(param.id);
+        let mut moments = Some(moments);
+        let mut ema_out = None;
+        let param = param.map(|w| {
+            let require_grad = w.is_require_grad();
+            let w = w.inner(); // [shape of the parameter]
+            let device = w.device();
+            let mut w = host(w);
+            if let (Some(g), Some(Moments { m, v })) = (grad, moments.take()) {
+                let g = host(g.inner());
+                let (mut m, mut v) = (host(m), host(v));
+                let g = g.as_slice::<f32>().expect("the model's tensors are f32");
+                self.update_values(scale, slice(&mut w), g, slice(&mut m), slice(&mut v));
+                moments = Some(Moments {
+                    m: Tensor::from_data(m, &device),
+                    v: Tensor::from_data(v, &device),
+                });
+            } // no gradient: the weight and its moments stay, as in `update`
+            if let Some((e, blend)) = ema {
+                let w = slice(&mut w);
+                ema_out = Some(e.map(|e| {
+                    let mut e = host(e);
+                    for (e, &w) in slice(&mut e).iter_mut().zip(w.iter()) {
+                        *e = *e * blend.keep + w * blend.take;
+                    }
+                    Tensor::from_data(e, &device)
+                }));
+            }
+            let w = Tensor::from_inner(Tensor::from_data(w, &device));
+            if require_grad { w.require_grad() } else { w }
+        });
+        let moments = moments.expect("the moments are put back after the update");
+        (param, moments, ema_out)
+    }
+
+    /// The update on one parameter's values: `w`, its moments `m` and `v` in place, from the
+    /// gradient `g` scaled by the clip's `scale`. One rounding per operation, in the order
+    /// of [`Rule::update`]'s tensor ops (the scalars rounded to f32 as Burn rounds them);
+    /// decay 0 multiplies by 1, which changes no value.
+    fn update_values(&self, scale: f32, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let (c1, c2) = self.correction;
+        let lr = self.lr as f32;
+        let keep = (1.0 - self.lr * self.weight_decay as f64) as f32;
+        let (one_minus_b1, one_minus_b2) = (1.0 - BETA_1, 1.0 - BETA_2);
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = g * scale;
+            *m = *m * BETA_1 + g * one_minus_b1;
+            *v = *v * BETA_2 + g * g * one_minus_b2;
+            let delta = (*m / c1) / ((*v / c2).sqrt() + EPSILON);
+            *w = *w * keep - delta * lr;
+        }
+    }
+}
+
+/// A CPU tensor's values; no copy where the tensor is held only here (flex).
+fn host<const D: usize>(t: Tensor<D>) -> TensorData {
+    t.into_data()
+}
+
+fn slice(data: &mut TensorData) -> &mut [f32] {
+    data.as_mut_slice::<f32>()
+        .expect("the model's tensors are f32")
 }
 
 fn zero_moments(layer: &Linear) -> LayerMoments {

@@ -58,3 +58,16 @@ impl Backend {
         }
     }
 }
+
+/// Whether `device` (with or without autodiff) is flex or ndarray: its tensors live in this
+/// process's memory, so reading one out is a copy (often none: flex hands a tensor it alone holds
+/// over as is), never a GPU read-back. The CPU-only paths (`activation`, the host optimizer step
+/// in `adamw`) take this test.
+pub fn on_host(device: &Device) -> bool {
+    let plain = device.clone().without_autodiff();
+    plain == Device::flex() || {
+        #[allow(deprecated)] // ndarray stays: the fallback the browser app promises
+        let ndarray = Device::ndarray();
+        plain == ndarray
+    }
+}

@@ -6,7 +6,6 @@
 //! `clip_grad_norm_`, which the paper's code uses). All on the device: no read per step.
 
 use crate::config::ClipScope;
-use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -25,23 +24,54 @@ pub fn clip_gradients(
     scope: ClipScope,
     count: bool,
 ) -> Option<Tensor<1>> {
-    // Weights ([in, out]) and biases ([out]) flattened, with the shape to restore.
-    let mut flat: Vec<(ParamId, Tensor<1>, Option<[usize; 2]>)> = Vec::new();
-    for layer in layers {
-        if let Some(g) = grads.remove::<2>(layer.weight.id) {
-            flat.push((layer.weight.id, g.clone().flatten(0, 1), Some(g.dims())));
+    let ClipScales { scales, clipped } = clip_scales(grads, layers, max_norm, scope, count);
+    for (layer, (weight, bias)) in layers.iter().zip(scales) {
+        let id = layer.weight.id;
+        if let (Some(k), Some(g)) = (weight, grads.remove::<2>(id)) {
+            let dims = g.dims();
+            grads.register(id, (g.flatten::<1>(0, 1) * k).reshape(dims)); // [in, out]
         }
-        if let Some(bias) = &layer.bias
-            && let Some(g) = grads.remove::<1>(bias.id)
+        if let (Some(k), Some(b)) = (bias, &layer.bias)
+            && let Some(g) = grads.remove::<1>(b.id)
         {
-            flat.push((bias.id, g, None));
+            grads.register(b.id, g * k); // [out]
         }
     }
-    let sq_norms: Vec<Tensor<1>> = flat
-        .iter()
-        .map(|(_, g, _)| g.clone().square().sum())
-        .collect();
-    let (scales, clipped): (Vec<Tensor<1>>, Option<Tensor<1>>) = match scope {
+    clipped
+}
+
+/// What a clip of `grads` would scale each gradient by, without scaling it.
+pub struct ClipScales {
+    /// min(1, c / norm) ([1]) per layer for its weight's gradient and its bias's (none for a
+    /// parameter without a gradient).
+    pub scales: Vec<(Option<Tensor<1>>, Option<Tensor<1>>)>,
+    /// As [`clip_gradients`] returns it.
+    pub clipped: Option<Tensor<1>>,
+}
+
+/// The factors [`clip_gradients`] scales `grads` by (the host optimizer step applies them in
+/// its own pass over the values).
+pub fn clip_scales(
+    grads: &GradientsParams,
+    layers: &[Linear],
+    max_norm: f32,
+    scope: ClipScope,
+    count: bool,
+) -> ClipScales {
+    // Weights ([in, out]) and biases ([out]) flattened, with where each belongs: (layer, bias?).
+    let mut flat: Vec<((usize, bool), Tensor<1>)> = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        if let Some(g) = grads.get::<2>(layer.weight.id) {
+            flat.push(((i, false), g.flatten(0, 1)));
+        }
+        if let Some(bias) = &layer.bias
+            && let Some(g) = grads.get::<1>(bias.id)
+        {
+            flat.push(((i, true), g));
+        }
+    }
+    let sq_norms: Vec<Tensor<1>> = flat.iter().map(|(_, g)| g.clone().square().sum()).collect();
+    let (factors, clipped): (Vec<Tensor<1>>, Option<Tensor<1>>) = match scope {
         ClipScope::Tensor => {
             let norms: Vec<Tensor<1>> = sq_norms.into_iter().map(Tensor::sqrt).collect();
             let clipped = count.then(|| {
@@ -64,14 +94,16 @@ pub fn clip_gradients(
             (vec![scale(total, max_norm); flat.len()], clipped)
         }
     };
-    for ((id, g, shape), k) in flat.into_iter().zip(scales) {
-        let g = g * k;
-        match shape {
-            Some(dims) => grads.register(id, g.reshape(dims)),
-            None => grads.register(id, g),
+    let mut scales = vec![(None, None); layers.len()];
+    for (((i, is_bias), _), k) in flat.into_iter().zip(factors) {
+        let slot: &mut (Option<Tensor<1>>, Option<Tensor<1>>) = &mut scales[i];
+        if is_bias {
+            slot.1 = Some(k)
+        } else {
+            slot.0 = Some(k)
         }
     }
-    clipped
+    ClipScales { scales, clipped }
 }
 
 /// min(1, c / (norm + tiny)) for a [1] norm.

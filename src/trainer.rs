@@ -3,9 +3,10 @@
 //! weight (`loss_weight`), backward, gradient clipping, AdamW, EMA.
 
 use crate::adamw::{self, AdamW};
+use crate::backend;
 use crate::batch::HostBatch;
 use crate::checkpoint::{self, Checkpoint, bias, net_from, read_layers};
-use crate::clipping::clip_gradients;
+use crate::clipping::{ClipScales, clip_gradients, clip_scales};
 use crate::config::{Config, Method, Weighting};
 use crate::loss_weight::{self, LossWeight, relative_mean, weighted_mean};
 use crate::losses::{
@@ -104,6 +105,9 @@ pub struct Trainer {
     clips: Option<ClipCounts>,
     /// A shard gradient was taken and its step not yet applied ([`Trainer::shard_gradient`]).
     pending_shard: bool,
+    /// The optimizer step and the EMA as one host pass (`AdamW::step_layers_on_host`): on the
+    /// CPU backends, unless [`Trainer::use_tensor_update`] was called.
+    host_update: bool,
 }
 
 /// How often gradient clipping changed the step, summed on the device since the last
@@ -133,6 +137,7 @@ impl Trainer {
     pub fn new(config: Config, device: &Device) -> Result<Self, String> {
         config.validate()?;
         let device = device.clone().autodiff();
+        let host_update = backend::on_host(&device);
         let mut rng = Rng::new(config.train.seed);
         let net = FlowMapNet::init(&config.model, &mut rng, &device);
         let ema = config.train.ema_decay.map(|_| net.valid());
@@ -153,6 +158,7 @@ impl Trainer {
             step: 0,
             clips: None,
             pending_shard: false,
+            host_update,
         })
     }
 
@@ -268,27 +274,71 @@ impl Trainer {
     fn apply(
         &mut self,
         grads: &mut GradientsParams,
-        mut weight_grads: Option<&mut GradientsParams>,
+        weight_grads: Option<&mut GradientsParams>,
     ) {
         let cfg = &self.config.train;
-        if let Some(c) = cfg.grad_clip {
-            let count = self.clips.is_some();
-            let layers = &self.net.layers;
-            let clipped = clip_gradients(grads, layers, c as f32, cfg.clip_scope, count);
-            if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
-                counts.add(clipped);
+        let (lr, clip, scope) = (cfg.lr_at(self.step), cfg.grad_clip, cfg.clip_scope);
+        if self.host_update {
+            self.apply_on_host(lr, grads);
+        } else {
+            if let Some(c) = clip {
+                let count = self.clips.is_some();
+                let layers = &self.net.layers;
+                let clipped = clip_gradients(grads, layers, c as f32, scope, count);
+                if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
+                    counts.add(clipped);
+                }
             }
-            if let (Some((w, _)), Some(g)) = (&self.weight, weight_grads.as_deref_mut()) {
-                clip_gradients(g, &w.layers, c as f32, cfg.clip_scope, false);
-            }
+            self.net = self.optim.step(lr, self.net.clone(), grads);
+            self.update_ema();
         }
-        let lr = cfg.lr_at(self.step);
-        self.net = self.optim.step(lr, self.net.clone(), grads);
         if let (Some((w, optim)), Some(g)) = (&mut self.weight, weight_grads) {
+            if let Some(c) = clip {
+                clip_gradients(g, &w.layers, c as f32, scope, false);
+            }
             w.layers = optim.step_layers(lr, &w.layers, g);
         }
-        self.update_ema();
         self.step += 1;
+    }
+
+    /// The network's part of [`Self::apply`] on a CPU backend: the clip's factors read back in
+    /// one read, then AdamW and the EMA in one pass per parameter (`AdamW::step_layers_on_host`;
+    /// the same bits as the tensor ops).
+    fn apply_on_host(&mut self, lr: f64, grads: &mut GradientsParams) {
+        let cfg = &self.config.train;
+        let scales = match cfg.grad_clip {
+            None => vec![(1.0, 1.0); self.net.layers.len()],
+            Some(c) => {
+                let count = self.clips.is_some();
+                let ClipScales { scales, clipped } =
+                    clip_scales(grads, &self.net.layers, c as f32, cfg.clip_scope, count);
+                if let (Some(counts), Some(clipped)) = (&mut self.clips, clipped) {
+                    counts.add(clipped);
+                }
+                let one = || Tensor::<1>::ones([1], &self.device.clone().without_autodiff());
+                let flat: Vec<Tensor<1>> = scales
+                    .into_iter()
+                    .flat_map(|(w, b)| [w.unwrap_or_else(one), b.unwrap_or_else(one)])
+                    .collect();
+                let read = Tensor::cat(flat, 0).into_data(); // [2 x layers]: a copy on the host
+                let k = read.as_slice::<f32>().expect("the model's tensors are f32");
+                k.chunks(2).map(|p| (p[0], p[1])).collect()
+            }
+        };
+        // The layers taken out, not cloned: a tensor held once is read without a copy.
+        let d = self.ema_decay_now();
+        let ema_layers = self
+            .ema
+            .as_mut()
+            .map(|e| (std::mem::take(&mut e.layers), d));
+        let net = std::mem::take(&mut self.net.layers);
+        let (layers, averaged) = self
+            .optim
+            .step_layers_on_host(lr, net, grads, &scales, ema_layers);
+        self.net.layers = layers;
+        if let (Some(e), Some(layers)) = (&mut self.ema, averaged) {
+            e.layers = layers;
+        }
     }
 
     /// Whether `flat` can be applied now: a shard gradient is pending, and `flat` has the
@@ -407,6 +457,13 @@ impl Trainer {
         Ok(())
     }
 
+    /// From now on, take the optimizer step as tensor ops (as on WebGPU) also on a CPU backend,
+    /// where it is otherwise one host pass: the same bits, slower (`tests/training.rs` compares
+    /// the two).
+    pub fn use_tensor_update(&mut self) {
+        self.host_update = false;
+    }
+
     /// From now on, count how often gradient clipping fires.
     pub fn count_clips(&mut self) {
         self.clips.get_or_insert_default();
@@ -418,14 +475,23 @@ impl Trainer {
         self.clips.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// ema <- d ema + (1 - d) w, with d warmed up as min(decay, (1 + k) / (10 + k)) so that
-    /// the average is not dominated by the random initial weights early in a run.
+    /// d of this step's EMA update: the recipe's decay warmed up as min(decay, (1 + k) /
+    /// (10 + k)) at step k, so that the average is not dominated by the random initial weights
+    /// early in a run (1 without an EMA).
+    fn ema_decay_now(&self) -> f64 {
+        let k = self.step as f64;
+        self.config
+            .train
+            .ema_decay
+            .map_or(1.0, |decay| decay.min((1.0 + k) / (10.0 + k)))
+    }
+
+    /// ema <- d ema + (1 - d) w (d: [`Self::ema_decay_now`]), as tensor ops.
     fn update_ema(&mut self) {
-        let (Some(ema), Some(decay)) = (&self.ema, self.config.train.ema_decay) else {
+        let Some(ema) = &self.ema else {
             return;
         };
-        let k = self.step as f64;
-        let d = decay.min((1.0 + k) / (10.0 + k));
+        let d = self.ema_decay_now();
         let blend = |e: &Param<Tensor<2>>, w: &Param<Tensor<2>>| {
             e.val() * d + w.val().detach().without_autodiff() * (1.0 - d)
         };
@@ -494,6 +560,7 @@ impl Trainer {
     pub fn resume(state: RunState, device: &Device) -> Result<Self, String> {
         state.config.validate()?;
         let device = device.clone().autodiff();
+        let host_update = backend::on_host(&device);
         let model = &state.config.model;
         let net = net_from(model, &state.weights, &device);
         let inner = device.clone().without_autodiff();
@@ -528,6 +595,7 @@ impl Trainer {
             weight,
             clips: None,
             pending_shard: false,
+            host_update,
         })
     }
 

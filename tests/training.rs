@@ -468,3 +468,47 @@ fn our_adamw_equals_burns_bit_for_bit() {
     }
     assert_eq!(ours.steps(), 25);
 }
+
+/// The host optimizer step (`AdamW::step_layers_on_host`, what a CPU backend runs) against the
+/// tensor ops (what WebGPU runs): 40 steps of LSD with weight decay, an EMA and a clip bound low
+/// enough to fire, per tensor and globally, on flex and ndarray, must leave the same weights,
+/// EMA and moments bit for bit. A changed rounding order in the host loop (e.g. the decay folded
+/// into the update, the EMA blended from the old weight, the clip factor left out) shows here.
+#[test]
+fn host_optimizer_step_equals_the_tensor_ops_bit_for_bit() {
+    use flowmap::config::ClipScope;
+    #[allow(deprecated)] // ndarray stays: the fallback the browser app promises
+    let devices = [cpu(), burn::tensor::Device::ndarray()];
+    for device in devices {
+        for scope in [ClipScope::Tensor, ClipScope::Global] {
+            let mut cfg = small(Method::Lsd);
+            cfg.train.weight_decay = 0.05;
+            cfg.train.ema_decay = Some(0.99);
+            cfg.train.grad_clip = Some(0.05);
+            cfg.train.clip_scope = scope;
+            let mut host_pass = Trainer::new(cfg.clone(), &device).unwrap();
+            let mut tensor_ops = Trainer::new(cfg, &device).unwrap();
+            tensor_ops.use_tensor_update();
+            host_pass.count_clips();
+            for _ in 0..40 {
+                host_pass.step();
+                tensor_ops.step();
+            }
+            let a = block_on(host_pass.run_state()).unwrap();
+            let b = block_on(tensor_ops.run_state()).unwrap();
+            let what = format!("{device:?}, {scope:?}");
+            assert_eq!(a.weights, b.weights, "weights, {what}");
+            assert_eq!(a.ema, b.ema, "EMA, {what}");
+            assert!(a.ema.is_some());
+            assert_eq!(a.moments, b.moments, "moments, {what}");
+            assert_eq!(a.adam_steps, 40);
+            // The clip fired, so its factor was part of what agreed.
+            let counts = host_pass.take_clip_counts();
+            let fired = block_on(flowmap::readback::scalar(counts.steps_clipped.unwrap())).unwrap();
+            assert!(
+                fired >= 10.0,
+                "the clip fired on {fired} of 40 steps, {what}"
+            );
+        }
+    }
+}

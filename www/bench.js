@@ -16,7 +16,10 @@
 //                                 K workers, one run per K and batch, one after the other: steps/s,
 //                                 ms per step (the leader's own shard, its apply, the exchange),
 //                                 and the training time to KL(N=1) <= &target= (0.405), KL with
-//                                 100k samples every `every` seconds of training
+//                                 100k samples every `every` seconds of training; &apart=1 adds
+//                                 per batch B a row of two workers that never exchange, each
+//                                 training its own run of batch B/2 (this thread and a replica):
+//                                 the most K = 2 can give on this machine and browser
 //   ?mode=train&steps=300&wait=1  one train_step call of `steps` steps of the browser recipe
 //                                 after a warm-up; with `wait`, it starts when the page's
 //                                 window.benchGo() is called (tests/e2e/profile.mjs profiles it)
@@ -162,8 +165,49 @@ async function parallel(module) {
       pool.terminate();
       s.free();
     }
+    if (params.has('apart')) rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
   }
   return { target, rows };
+}
+
+// Two workers that never exchange: this thread trains a run of `cfg` while a replica trains its
+// own copy of it, both for `seconds`. Each pays its whole step (its apply included) and nothing
+// else: K = 2 at twice the batch can at most reach this thread's steps/s here.
+/** @param {WebAssembly.Module} module @param {import('./flowmap.js').Config} cfg @param {number} seconds */
+async function apart(module, cfg, seconds) {
+  const s = await Session.create(cfg, { backend, eval_samples: 1000 });
+  const pool = new ReplicaPool(module);
+  pool.resize(2);
+  const replica = pool.replicas[0];
+  const chunk = 5;
+  await pool.ask(replica, { type: 'sync', bytes: await s.save_run(), backend, peers: [] });
+  await pool.ask(replica, { type: 'train', steps: chunk }); // warm-up, not timed
+  await s.train_step(chunk);
+  let running = true;
+  let replicaSteps = 0;
+  const t0 = performance.now();
+  const other = (async () => {
+    while (running) {
+      await pool.ask(replica, { type: 'train', steps: chunk });
+      replicaSteps += chunk;
+    }
+    return (performance.now() - t0) / 1000;
+  })();
+  const from = s.steps;
+  while ((performance.now() - t0) / 1000 < seconds) await s.train_step(chunk);
+  const trained = (performance.now() - t0) / 1000;
+  running = false;
+  const replicaSeconds = await other;
+  const steps = s.steps - from;
+  const row = {
+    workers: '2 apart', batch: cfg.train.batch_size * 2, steps, seconds: trained, steps_per_sec: steps / trained, ms: (trained * 1000) / steps,
+    replica_steps_per_sec: replicaSteps / replicaSeconds, own_ms: (trained * 1000) / steps, apply_ms: 0, exchange_ms: 0, wait_ms: 0, replica_ms: 0,
+    seconds_to_target: /** @type {number | null} */ (null), kl1: /** @type {number | null} */ (null), curve: /** @type {{seconds: number, steps: number, kl1: number}[]} */ ([]),
+  };
+  log(`2 workers apart, batch ${cfg.train.batch_size} each: ${row.steps_per_sec.toFixed(1)} steps/s here, ${row.replica_steps_per_sec.toFixed(1)} in the replica (${row.ms.toFixed(2)} ms/step here)`);
+  pool.terminate();
+  s.free();
+  return row;
 }
 
 async function train() {

@@ -9,7 +9,8 @@
 //                                                      extra build after trunk build)
 //   node tests/e2e/bench.mjs parallel flex      (data-parallel: K = 1 and 2 workers, 60 s each,
 //                                                steps/s and the time to KL(N=1) 0.405;
-//                                                EXTRA='&workers=1,2,4&batches=256,512&seconds=90')
+//                                                EXTRA='&workers=1,2,4&batches=256,512&seconds=90';
+//                                                &apart=1: two workers that never exchange, K = 2's ceiling)
 import { serve, launch } from './harness.mjs';
 
 //   EXTRA='&width=256&lr=0.003' node tests/e2e/bench.mjs quality flex   (recipe overrides)
@@ -48,9 +49,21 @@ try {
       console.log(`| workers | batch | steps/s | ms/step | own shard ms | apply ms | exchange ms | KL(N=1) at end | time to KL(N=1) <= ${r.result.target} |`);
       console.log('|---------|-------|---------|---------|--------------|----------|-------------|----------------|---------------------|');
       for (const x of r.result.rows) {
+        if (x.kl1 == null) { // two workers apart (&apart=1): no exchange, no evaluation
+          console.log(`| ${String(x.workers).padStart(7)} | ${String(x.batch).padStart(5)} | ${x.steps_per_sec.toFixed(1).padStart(7)} | ${x.ms.toFixed(2).padStart(7)} | ${x.own_ms.toFixed(2).padStart(12)} | ${'–'.padStart(8)} | ${'–'.padStart(11)} | replica: ${x.replica_steps_per_sec.toFixed(1)} steps/s | ${'–'.padStart(19)} |`);
+          continue;
+        }
         console.log(`| ${String(x.workers).padStart(7)} | ${String(x.batch).padStart(5)} | ${x.steps_per_sec.toFixed(1).padStart(7)} | ${x.ms.toFixed(2).padStart(7)} | ${x.own_ms.toFixed(2).padStart(12)} | ${x.apply_ms.toFixed(2).padStart(8)} | ${x.exchange_ms.toFixed(2).padStart(11)} | ${x.kl1.toFixed(3).padStart(8)} (${x.seconds.toFixed(0)} s) | ${(x.seconds_to_target == null ? 'not reached' : `${x.seconds_to_target.toFixed(1)} s`).padStart(19)} |`);
       }
-      for (const x of r.result.rows) console.log(`K=${x.workers} batch ${x.batch} curve: ${x.curve.map((c) => `${c.seconds.toFixed(0)}s/${c.steps}:${c.kl1.toFixed(3)}`).join(' ')}`);
+      // Against one worker at the same total batch: K = 2's speed-up, and the most it could be
+      // (two workers apart).
+      for (const one of r.result.rows.filter((x) => x.workers === 1)) {
+        const at = (/** @type {unknown} */ w) => r.result.rows.find((x) => x.workers === w && x.batch === one.batch);
+        const two = at(2);
+        const apart = at('2 apart');
+        console.log(`batch ${one.batch}: K=2 / K=1 ${two ? `${(two.steps_per_sec / one.steps_per_sec).toFixed(2)}x` : '–'}${apart ? `, two workers apart / K=1 ${(apart.steps_per_sec / one.steps_per_sec).toFixed(2)}x (the ceiling)` : ''}`);
+      }
+      for (const x of r.result.rows.filter((x) => x.kl1 != null)) console.log(`K=${x.workers} batch ${x.batch} curve: ${x.curve.map((c) => `${c.seconds.toFixed(0)}s/${c.steps}:${c.kl1.toFixed(3)}`).join(' ')}`);
     } else {
       console.log(`\nheadless Chromium, backend ${backend}, ${method}, browser default recipe${process.env.EXTRA ? ` with ${process.env.EXTRA}` : ''}, KL with 100k samples (noise floor ${r.result.noise_floor.toFixed(3)})`);
       console.log('| training time | steps | KL(N=1) | KL(N=4) |');
