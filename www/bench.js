@@ -181,27 +181,18 @@ async function apart(module, cfg, seconds) {
   const replica = pool.replicas[0];
   const chunk = 5;
   await pool.ask(replica, { type: 'sync', bytes: await s.save_run(), backend, peers: [] });
-  await pool.ask(replica, { type: 'train', steps: chunk }); // warm-up, not timed
+  await pool.ask(replica, { type: 'train', seconds: 0.2, chunk }); // warm-up, not timed
   await s.train_step(chunk);
-  let running = true;
-  let replicaSteps = 0;
-  const t0 = performance.now();
-  const other = (async () => {
-    while (running) {
-      await pool.ask(replica, { type: 'train', steps: chunk });
-      replicaSteps += chunk;
-    }
-    return (performance.now() - t0) / 1000;
-  })();
-  const from = s.steps;
+  // The replica times itself: this thread's awaits never yield to its messages while it trains.
+  const other = pool.ask(replica, { type: 'train', seconds, chunk });
+  const [t0, from] = [performance.now(), s.steps];
   while ((performance.now() - t0) / 1000 < seconds) await s.train_step(chunk);
   const trained = (performance.now() - t0) / 1000;
-  running = false;
-  const replicaSeconds = await other;
+  const done = await other;
   const steps = s.steps - from;
   const row = {
     workers: '2 apart', batch: cfg.train.batch_size * 2, steps, seconds: trained, steps_per_sec: steps / trained, ms: (trained * 1000) / steps,
-    replica_steps_per_sec: replicaSteps / replicaSeconds, own_ms: (trained * 1000) / steps, apply_ms: 0, exchange_ms: 0, wait_ms: 0, replica_ms: 0,
+    replica_steps_per_sec: done.steps / done.seconds, own_ms: (trained * 1000) / steps, apply_ms: 0, exchange_ms: 0, wait_ms: 0, replica_ms: 0,
     seconds_to_target: /** @type {number | null} */ (null), kl1: /** @type {number | null} */ (null), curve: /** @type {{seconds: number, steps: number, kl1: number}[]} */ ([]),
   };
   log(`2 workers apart, batch ${cfg.train.batch_size} each: ${row.steps_per_sec.toFixed(1)} steps/s here, ${row.replica_steps_per_sec.toFixed(1)} in the replica (${row.ms.toFixed(2)} ms/step here)`);

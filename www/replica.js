@@ -18,11 +18,13 @@
 //               {type: 'peer', gradient, losses, shards} the leader's shard 0 of that step: once
 //                                                       every shard has come, sum and apply
 //               {type: 'bytes'}                         the copy's saved-run bytes (tests)
-//               {type: 'train', steps}                  train the copy alone for `steps` steps
-//                                                       (the bench's two workers that never
-//                                                       exchange: K = 2's ceiling)
+//               {type: 'train', seconds, chunk}         train the copy alone for `seconds`, in
+//                                                       train_step calls of `chunk` steps (the
+//                                                       bench's two workers that never exchange:
+//                                                       K = 2's ceiling)
 //               {type: 'test-crash', mid_step}          trap now, or at the next shard (tests)
-// Replies:      {type: 'ready' | 'synced' | 'applied' | 'trained'}, {type: 'gradient', gradient, losses, ms}
+// Replies:      {type: 'ready' | 'synced' | 'applied'}, {type: 'trained', steps, seconds},
+//               {type: 'gradient', gradient, losses, ms}
 //               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
 // Between peers: {step, gradient, losses} (the port says whose shard it is).
 import init, { Session } from './flowmap.js';
@@ -37,7 +39,7 @@ import init, { Session } from './flowmap.js';
  *   | {type: 'sync', bytes: Uint8Array, backend: string, peers: Peer[]}
  *   | {type: 'step', shard: number, shards: number}
  *   | {type: 'peer', gradient: Float32Array, losses: Losses, shards: number}
- *   | {type: 'bytes'} | {type: 'train', steps: number} | {type: 'test-crash', mid_step?: boolean}} ReplicaCommand
+ *   | {type: 'bytes'} | {type: 'train', seconds: number, chunk: number} | {type: 'test-crash', mid_step?: boolean}} ReplicaCommand
  */
 
 /** @type {Session | null} */
@@ -150,10 +152,13 @@ async function handle(msg) {
       post({ type: 'bytes', bytes }, [bytes.buffer]);
       break;
     }
-    case 'train':
-      await need().train_step(msg.steps);
-      post({ type: 'trained' });
+    case 'train': {
+      const s = need();
+      const [t0, from] = [performance.now(), s.steps];
+      while (performance.now() - t0 < msg.seconds * 1000) await s.train_step(msg.chunk);
+      post({ type: 'trained', steps: s.steps - from, seconds: (performance.now() - t0) / 1000 });
       break;
+    }
     case 'test-crash':
       if (msg.mid_step) { trapAtStep = true; break; }
       throw new WebAssembly.RuntimeError('unreachable (test-crash)');
