@@ -13,6 +13,11 @@
 //! moments are plain tensors per layer, read with the one async read path and written back on
 //! the session's device. The arithmetic is Burn's, op for op: `tests/training.rs` checks that
 //! both give bit-identical weights, so every figure made with Burn's optimizer still reproduces.
+//!
+//! On the CPU backends (flex, ndarray) the trainer takes the same step, with the clip's factor
+//! and the EMA's blend, as one pass over each parameter's values on the host
+//! ([`AdamW::step_layers_on_host`]): the same bits again, with one read and one write of each
+//! value instead of about twenty tensor passes (docs/speed.md has the time it saves).
 
 use crate::model::FlowMapNet;
 use burn::module::Param;
@@ -77,6 +82,21 @@ impl AdamW {
         &self.moments
     }
 
+    /// Counts a step and gives its update (k = the new count), the moments made at the first.
+    fn next_rule(&mut self, lr: f64, layers: &[Linear]) -> Rule {
+        if self.moments.is_empty() {
+            // Zero moments give exactly Burn's first step: 0 * b1 + (1 - b1) g = (1 - b1) g.
+            self.moments = layers.iter().map(zero_moments).collect();
+        }
+        self.steps += 1;
+        let k = self.steps.min(i32::MAX as usize) as i32; // b^k is 0 long before
+        Rule {
+            lr,
+            weight_decay: self.weight_decay,
+            correction: (1f32 - BETA_1.powi(k), 1f32 - BETA_2.powi(k)),
+        }
+    }
+
     /// One AdamW step of every parameter of `net` that has a gradient in `grads`.
     pub fn step(&mut self, lr: f64, net: FlowMapNet, grads: &mut GradientsParams) -> FlowMapNet {
         let layers = self.step_layers(lr, &net.layers, grads);
@@ -90,18 +110,7 @@ impl AdamW {
         layers: &[Linear],
         grads: &mut GradientsParams,
     ) -> Vec<Linear> {
-        if self.moments.is_empty() {
-            // Zero moments give exactly Burn's first step: 0 * b1 + (1 - b1) g = (1 - b1) g.
-            self.moments = layers.iter().map(zero_moments).collect();
-        }
-        self.steps += 1;
-        let k = self.steps.min(i32::MAX as usize) as i32; // b^k is 0 long before
-        let correction = (1f32 - BETA_1.powi(k), 1f32 - BETA_2.powi(k));
-        let rule = Rule {
-            lr,
-            weight_decay: self.weight_decay,
-            correction,
-        };
+        let rule = self.next_rule(lr, layers);
         layers
             .iter()
             .zip(self.moments.iter_mut())
@@ -137,16 +146,12 @@ impl AdamW {
         scales: &[(f32, f32)],
         ema: Option<(Vec<Linear>, f64)>,
     ) -> (Vec<Linear>, Option<Vec<Linear>>) {
-        if self.moments.is_empty() {
-            self.moments = layers.iter().map(zero_moments).collect();
-        }
-        self.steps += 1;
-        let k = self.steps.min(i32::MAX as usize) as i32;
-        let rule = Rule {
-            lr,
-            weight_decay: self.weight_decay,
-            correction: (1f32 - BETA_1.powi(k), 1f32 - BETA_2.powi(k)),
-        };
+        assert_eq!(
+            scales.len(),
+            layers.len(),
+            "one pair of clip factors per layer"
+        );
+        let rule = self.next_rule(lr, &layers);
         let (ema_layers, blend) = match ema {
             Some((e, d)) => (e.into_iter().map(Some).collect(), Some(Blend::new(d))),
             None => (vec![None; layers.len()], None),

@@ -264,16 +264,26 @@ impl Session {
     /// `shards` of the next batch as a Float32Array (the layers' weights and biases in order);
     /// its share of the losses is then `last_shard_losses`. Hand the other shards' arrays to
     /// `apply_shards` (this one's is kept here), or sum every replica's arrays and losses and
-    /// hand them to each replica's `apply_gradient`.
+    /// hand them to each replica's `apply_gradient`. `into`: an array to write the gradient into
+    /// and return, when it has the gradient's length (a worker reuses the arrays the others sent
+    /// it: a fresh 600 KB array each step cost more than the copy, docs/speed.md); otherwise,
+    /// or without one, a new array.
     pub async fn shard_gradient(
         &mut self,
         shard: f64,
         shards: f64,
+        into: Option<Float32Array>,
     ) -> Result<Float32Array, JsError> {
         // A failed call leaves no stale losses or buffer.
         (self.shard_losses, self.own_shard) = (None, None);
         let (gradient, losses) = self.core.shard_gradient(shard, shards).await.map_err(err)?;
-        let array = Float32Array::from(gradient.as_slice());
+        let array = match into {
+            Some(array) if array.length() as usize == gradient.len() => {
+                array.copy_from(&gradient);
+                array
+            }
+            _ => Float32Array::from(gradient.as_slice()),
+        };
         self.shard_losses = Some(losses);
         // `shard` and `shards` were checked whole above.
         self.own_shard = Some((shard as usize, shards as usize, gradient));

@@ -140,6 +140,15 @@ fn bad_shard_calls_are_refused_and_keep_the_run() {
     let mut nan = g.clone();
     nan[3] = f32::NAN;
     assert!(err(t.apply_gradient(&nan)).contains("not finite at entry 3"));
+    for (at, bad) in [
+        (g.len() - 1, f32::INFINITY),
+        (g.len() / 2, f32::NEG_INFINITY),
+    ] {
+        let mut inf = g.clone();
+        inf[at] = bad;
+        let e = err(t.apply_gradient(&inf));
+        assert!(e.contains(&format!("not finite at entry {at}")), "{e}");
+    }
     t.apply_gradient(&g).unwrap();
     reference.step();
     assert_eq!(

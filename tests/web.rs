@@ -570,21 +570,23 @@ fn note_of(verdict: &JsValue) -> String {
 /// gradient; one applies the arrays summed here (`apply_gradient`), the other hands the other
 /// shard's array and both shards' losses to `apply_shards`, which sums them with its own kept
 /// buffer in wasm; both hold the same run. A gradient of the wrong size, or losses that are not
-/// one pair per shard, or a shard's array missing, throw and change nothing.
+/// one pair per shard, or a shard's array missing, throw and change nothing. A shard's gradient
+/// is written into an array handed in where it fits.
 #[wasm_bindgen_test]
 async fn two_replicas_take_one_data_parallel_step() {
     let mut a = session("flex").await;
     let mut b = session("flex").await;
     let ga = a
-        .shard_gradient(0.0, 2.0)
+        .shard_gradient(0.0, 2.0, None)
         .await
         .map_err(JsValue::from)
         .unwrap();
     let gb = b
-        .shard_gradient(1.0, 2.0)
+        .shard_gradient(1.0, 2.0, None)
         .await
         .map_err(JsValue::from)
         .unwrap();
+    let ga_step0 = ga.to_vec();
     let (la, lb) = (
         a.last_shard_losses().unwrap(),
         b.last_shard_losses().unwrap(),
@@ -628,6 +630,33 @@ async fn two_replicas_take_one_data_parallel_step() {
     let run_a = a.save_run().await.map_err(JsValue::from).unwrap().to_vec();
     let run_b = b.save_run().await.map_err(JsValue::from).unwrap().to_vec();
     assert_eq!(run_a, run_b, "the replicas differ");
+
+    // The next step writes into an array handed in (one another worker sent: `gb`, full of
+    // step 0's values) and returns that array, with the values a new array gets.
+    let g2 = a
+        .shard_gradient(0.0, 2.0, Some(gb.clone()))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert!(js_sys::Object::is(&g2, &gb), "not the array handed in");
+    let fresh = b
+        .shard_gradient(0.0, 2.0, None)
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert_eq!(g2.to_vec(), fresh.to_vec());
+    assert_ne!(g2.to_vec(), ga_step0, "step 1's gradient, not step 0's");
+    // One of another length is left as it is, and a new array comes back.
+    let mut c = session("flex").await;
+    let short = Float32Array::new_with_length(3);
+    let gc = c
+        .shard_gradient(0.0, 2.0, Some(short.clone()))
+        .await
+        .map_err(JsValue::from)
+        .unwrap();
+    assert!(!js_sys::Object::is(&gc, &short));
+    assert_eq!(short.to_vec(), vec![0.0; 3]);
+    assert_eq!(gc.to_vec(), ga_step0, "the same run's step 0");
 }
 
 /// The vectorised sigmoid as the page runs it (SIMD128 lanes; natively, and GELU's normal CDF:

@@ -16,13 +16,15 @@
 //                                 K workers, one run per K and batch, one after the other: steps/s,
 //                                 ms per step (the leader's own shard, its apply, the exchange),
 //                                 and the training time to KL(N=1) <= &target= (0.405), KL with
-//                                 100k samples every `every` seconds of training; &apart=1 adds
+//                                 100k samples every `every` seconds of training; &interleave=S:
+//                                 the runs of a batch take turns of S seconds; &apart=1 adds
 //                                 per batch B a row of two workers that never exchange, each
 //                                 training its own run of batch B/2 (this thread and a replica):
 //                                 the most K = 2 can give on this machine and browser
 //   ?mode=train&steps=300&wait=1  one train_step call of `steps` steps of the browser recipe
 //                                 after a warm-up; with `wait`, it starts when the page's
-//                                 window.benchGo() is called (tests/e2e/profile.mjs profiles it)
+//                                 window.benchGo() is called (tests/e2e/profile.mjs profiles it);
+//                                 &workers=K: the pool's steps on K workers, this thread leading
 //   &module=gpu                   the WebGPU module (flowmap_gpu.js, Burn's fusion) instead of
 //                                 the page's CPU module (flowmap.js); &module=unfused: WebGPU
 //                                 without fusion (flowmap_unfused.js, which ./dev.sh bench builds)
@@ -108,49 +110,86 @@ async function quality() {
 
 // Data-parallel training with K workers, as a panel's worker does it (the pool's step), on this
 // thread as the leader; K = 1 is the panel's one-worker path (train_step with several steps).
+// With &interleave=S the runs of a batch take turns, S seconds of training each, instead of one
+// after the other: a drift of this machine's speed then falls on every K alike.
 /** @param {WebAssembly.Module} module */
 async function parallel(module) {
   const seconds = Number(params.get('seconds') || 60);
   const every = Number(params.get('every') || 5);
   const target = Number(params.get('target') || 0.405);
+  const interleave = Number(params.get('interleave') || 0);
   const ks = (params.get('workers') || '1,2').split(',').map(Number);
   const base = recipeFromParams();
   const batches = (params.get('batches') || String(base.train.batch_size)).split(',').map(Number);
   const rows = [];
   for (const batch of batches) {
-    for (const k of ks) {
-      const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
-      const s = await Session.create(cfg, { backend, eval_samples: 100000 });
-      const pool = new ReplicaPool(module);
-      pool.resize(Math.min(k, s.max_shards));
-      const chunk = 5; // steps between clock reads
-      const train = async () => {
-        if (pool.size === 1) return s.train_step(chunk);
-        let r;
-        for (let i = 0; i < chunk; i++) r = await pool.step(s);
-        return r;
-      };
-      await train(); // warm-up: the replicas boot and take their copies (not timed)
-      pool.takeStats();
-      const from = s.steps;
-      let trained = 0;
-      let next = every;
-      let reached = null;
-      let last = { seconds: 0, kl1: Infinity };
-      const curve = [];
-      while (trained < seconds) {
+    const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
+    const runs = [];
+    for (const k of ks) runs.push(await parallelRun(module, cfg, k, every, target));
+    if (interleave > 0) {
+      for (let t = interleave; runs.some((r) => r.trained < seconds); t += interleave) {
+        for (const r of runs) await r.advance(Math.min(t, seconds));
+      }
+    } else {
+      for (const r of runs) await r.advance(seconds);
+    }
+    for (const r of runs) rows.push(await r.finish());
+    if (params.has('apart')) rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
+  }
+  return { target, rows };
+}
+
+/**
+ * One run of `cfg` on `k` workers, warmed up: `advance(t)` trains it until it has trained `t`
+ * seconds in all (KL(N=1) every `every` seconds of training, not counted), `finish()` ends it
+ * and gives its row.
+ * @param {WebAssembly.Module} module @param {import('./flowmap.js').Config} cfg
+ * @param {number} k @param {number} every @param {number} target
+ */
+async function parallelRun(module, cfg, k, every, target) {
+  const batch = cfg.train.batch_size;
+  const s = await Session.create(cfg, { backend, eval_samples: 100000 });
+  const pool = new ReplicaPool(module);
+  pool.resize(Math.min(k, s.max_shards));
+  const chunk = 5; // steps between clock reads
+  const train = async () => {
+    if (pool.size === 1) return s.train_step(chunk);
+    let r;
+    for (let i = 0; i < chunk; i++) r = await pool.step(s);
+    return r;
+  };
+  await train(); // warm-up: the replicas boot and take their copies (not timed)
+  pool.takeStats();
+  const from = s.steps;
+  let next = every;
+  /** @type {number | null} */
+  let reached = null;
+  let last = { seconds: 0, kl1: Infinity };
+  /** @type {{seconds: number, steps: number, kl1: number}[]} */
+  const curve = [];
+  const evaluate = async () => {
+    const kl1 = (await s.kl(1)).kl;
+    curve.push({ seconds: run.trained, steps: s.steps, kl1 });
+    // The time of the crossing, linear between the two evaluations around it.
+    if (reached == null && kl1 <= target) reached = last.kl1 === Infinity ? run.trained : last.seconds + ((run.trained - last.seconds) * (last.kl1 - target)) / (last.kl1 - kl1);
+    last = { seconds: run.trained, kl1 };
+    while (next <= run.trained) next += every;
+  };
+  const run = {
+    trained: 0,
+    /** @param {number} until */
+    async advance(until) {
+      while (run.trained < until) {
         const t0 = performance.now();
         await train();
-        trained += (performance.now() - t0) / 1000;
-        if (trained >= next || trained >= seconds) {
-          const kl1 = (await s.kl(1)).kl;
-          curve.push({ seconds: trained, steps: s.steps, kl1 });
-          // The time of the crossing, linear between the two evaluations around it.
-          if (reached == null && kl1 <= target) reached = last.kl1 === Infinity ? trained : last.seconds + ((trained - last.seconds) * (last.kl1 - target)) / (last.kl1 - kl1);
-          last = { seconds: trained, kl1 };
-          next += every;
-        }
+        run.trained += (performance.now() - t0) / 1000;
+        if (run.trained >= next) await evaluate();
       }
+    },
+    async finish() {
+      if (last.seconds < run.trained) await evaluate(); // the end, between two marks
+
+      const trained = run.trained;
       const steps = s.steps - from;
       const st = pool.takeStats();
       const ms = (trained * 1000) / steps;
@@ -160,14 +199,13 @@ async function parallel(module) {
         wait_ms: st.wait, replica_ms: st.replica,
         seconds_to_target: reached, kl1: last.kl1, curve,
       };
-      rows.push(row);
       log(`K=${row.workers} batch ${batch}: ${row.steps_per_sec.toFixed(1)} steps/s, ${ms.toFixed(2)} ms/step (own ${row.own_ms.toFixed(2)}, apply ${row.apply_ms.toFixed(2)}, exchange ${row.exchange_ms.toFixed(2)}, of it waiting ${row.wait_ms.toFixed(2)}; slowest replica's shard ${row.replica_ms.toFixed(2)}), KL(N=1) ${last.kl1.toFixed(3)} after ${trained.toFixed(0)} s, <= ${target} at ${reached == null ? 'never' : `${reached.toFixed(1)} s`}`);
       pool.terminate();
       s.free();
-    }
-    if (params.has('apart')) rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
-  }
-  return { target, rows };
+      return row;
+    },
+  };
+  return run;
 }
 
 // Two workers that never exchange: this thread trains a run of `cfg` while a replica trains its
@@ -201,18 +239,28 @@ async function apart(module, cfg, seconds) {
   return row;
 }
 
-async function train() {
+/** @param {WebAssembly.Module | null} module */
+async function train(module) {
   const steps = Number(params.get('steps') || 300);
   const s = await Session.create(recipeFromParams(), { backend, eval_samples: 1000 });
-  await s.train_step(20); // warm-up
+  // &workers=K: the steps as the pool takes them, this thread the leader (profile.mjs's view of
+  // a leader's step)
+  const pool = module ? new ReplicaPool(module) : null;
+  if (pool) pool.resize(Math.min(Number(params.get('workers')), s.max_shards));
+  const run = async (/** @type {number} */ n) => {
+    if (!pool) return s.train_step(n);
+    for (let i = 0; i < n; i++) await pool.step(s);
+  };
+  await run(20); // warm-up
   if (params.has('wait')) {
     await new Promise((go) => Object.assign(window, { benchReady: true, benchGo: go }));
   }
   const t0 = performance.now();
-  await s.train_step(steps);
+  await run(steps);
   const ms = (performance.now() - t0) / steps;
   const gflops = s.flops_per_step / 1e9 / (ms / 1e3);
   log(`${steps} steps: ${ms.toFixed(2)} ms/step, ${gflops.toFixed(1)} GFLOP/s`);
+  if (pool) pool.terminate();
   s.free();
   return { steps, ms, gflops };
 }
@@ -265,11 +313,12 @@ async function gpu() {
 try {
   const mode = params.get('mode') || 'speed';
   // The parallel mode's replicas instantiate the same compiled module (as the page's workers do).
-  const module = mode === 'parallel' ? await WebAssembly.compileStreaming(fetch(new URL('flowmap_bg.wasm', location.href))) : null;
+  const pooled = mode === 'parallel' || (mode === 'train' && Number(params.get('workers') || 1) > 1);
+  const module = pooled ? await WebAssembly.compileStreaming(fetch(new URL('flowmap_bg.wasm', location.href))) : null;
   await glue.default(module ? { module_or_path: module } : undefined);
   out.textContent = `backend ${backend}`;
   /** @type {Record<string, () => Promise<unknown>>} */
-  const runs = { quality, gpu, speed, train, parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
+  const runs = { quality, gpu, speed, train: () => train(module), parallel: () => parallel(/** @type {WebAssembly.Module} */ (module)) };
   const run = runs[mode];
   if (!run) throw new Error(`unknown mode '${mode}' (expected ${Object.keys(runs).join(', ')})`);
   /** @type {any} */ (window).benchResult = { mode, result: await run() };

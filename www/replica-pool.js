@@ -25,6 +25,16 @@ const noStats = () => ({ steps: 0, stepMs: 0, ownMs: 0, applyMs: 0, waitMs: 0, r
  * @typedef {import('./flowmap.js').Session} Session
  */
 
+/**
+ * `from`'s values in `spare` where it fits (an array another worker sent), else in a new array.
+ * @param {Float32Array | undefined} spare @param {Float32Array} from
+ */
+export function refill(spare, from) {
+  if (!spare || spare.length !== from.length) return from.slice();
+  spare.set(from);
+  return spare;
+}
+
 export class ReplicaPool {
   /** @param {WebAssembly.Module} module the CPU module the leader's session comes from */
   constructor(module) {
@@ -41,6 +51,9 @@ export class ReplicaPool {
     // Per step, summed since the last `takeStats`: whole step, the leader's own shard, the
     // leader's apply; the rest of a step is the exchange (waiting for the replicas, the sum).
     this.stats = noStats();
+    /** @type {Float32Array[]} the replicas' arrays of the last step, filled again with the next
+     * shard and sent back out (a new 600 KB array each step cost more than filling one) */
+    this.spares = [];
   }
 
   /** Workers training: the leader and its replicas. */
@@ -161,7 +174,7 @@ export class ReplicaPool {
     const asks = this.replicas.map((r, i) => this.ask(r, { type: 'step', shard: i + 1, shards }));
     let own;
     try {
-      own = await session.shard_gradient(0, shards);
+      own = await session.shard_gradient(0, shards, this.spares.pop());
     } catch (e) {
       this.synced = null; // the replicas took their shards of a step that is not taken
       asks.forEach((a) => a.catch(() => {}));
@@ -174,7 +187,7 @@ export class ReplicaPool {
     // they refuse too).
     // The last takes the array itself: the leader's own shard stays in wasm for apply_shards.
     this.replicas.forEach((r, i) => {
-      const gradient = i === this.replicas.length - 1 ? own : own.slice();
+      const gradient = i === this.replicas.length - 1 ? own : refill(this.spares.pop(), own);
       this.ask(r, { type: 'peer', gradient, losses: mine, shards }, [gradient.buffer]).catch(() => { this.synced = null; });
     });
     let replies;
@@ -203,6 +216,7 @@ export class ReplicaPool {
       throw e;
     }
     const applyMs = performance.now() - t1;
+    this.spares = replies.map((r) => r.gradient); // copied into wasm: free to fill again
     this.synced = { session, step: session.steps };
     const s = this.stats;
     s.steps += 1;

@@ -28,6 +28,7 @@
 //               (`ms`: the shard's time here), {type: 'bytes', bytes}, {type: 'error', message}; a trap: {type: 'crashed', message}
 // Between peers: {step, gradient, losses} (the port says whose shard it is).
 import init, { Session } from './flowmap.js';
+import { refill } from './replica-pool.js';
 
 /**
  * The messages above, as types (replica-pool.js sends them). `backend`: the leader's CPU backend.
@@ -64,6 +65,8 @@ const inbox = new Map();
 let gathering = null;
 /** @type {Peer[]} */
 let peers = [];
+/** @type {Float32Array[]} the others' arrays of the last step, filled again and sent back out */
+let spares = [];
 
 /** @param {number} step @param {number} shard @param {Part} part */
 function receive(step, shard, part) {
@@ -97,6 +100,7 @@ function abandon(why) {
   inbox.clear();
   for (const { port } of peers) port.close();
   peers = [];
+  spares = [];
   const g = gathering;
   gathering = null;
   if (g) g.reject(new Error(why));
@@ -124,11 +128,11 @@ async function handle(msg) {
       if (trapAtStep) throw new WebAssembly.RuntimeError('unreachable (test-crash in a step)');
       const s = need();
       const t0 = performance.now();
-      const gradient = await s.shard_gradient(msg.shard, msg.shards);
+      const gradient = await s.shard_gradient(msg.shard, msg.shards, spares.pop());
       const losses = s.last_shard_losses;
       const step = s.steps;
       for (const { port } of peers) {
-        const copy = gradient.slice();
+        const copy = refill(spares.pop(), gradient);
         port.postMessage({ step, gradient: copy, losses }, [copy.buffer]);
       }
       receive(step, msg.shard, { gradient: null, losses }); // its buffer stays in wasm
@@ -139,11 +143,13 @@ async function handle(msg) {
       const s = need();
       receive(s.steps, 0, msg);
       const parts = await gather(s.steps, msg.shards);
+      const others = parts.flatMap((p) => (p.gradient ? [p.gradient] : [])); // its own is null
       s.apply_shards(
-        parts.flatMap((p) => (p.gradient ? [p.gradient] : [])), // the others': its own is null
+        others,
         Float64Array.from(parts, (p) => p.losses.diagonal),
         Float64Array.from(parts, (p) => p.losses.off_diagonal),
       );
+      spares = others; // copied into wasm: free to fill again
       post({ type: 'applied' });
       break;
     }

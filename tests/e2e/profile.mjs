@@ -3,6 +3,8 @@
 // bench.html (mode=train), self time per wasm function and per kind of work. Needs a build
 // that keeps the wasm's function names (the shipped site strips them):
 //   FLOWMAP_KEEP_NAMES=1 trunk build --release && node tests/e2e/profile.mjs [method] [steps]
+//   EXTRA='&workers=2' node tests/e2e/profile.mjs lsd 300   (the leader of two workers: this
+//                                                            thread's share of a pool step)
 // Then rebuild without it before the other e2e tests (they check the shipped bytes).
 import { serve, launch } from './harness.mjs';
 
@@ -29,7 +31,7 @@ const { server, base } = await serve();
 const browser = await launch();
 try {
   const page = await browser.newPage();
-  await page.goto(`${base}bench.html?mode=train&wait=1&backend=flex&method=${method}&steps=${steps}`);
+  await page.goto(`${base}bench.html?mode=train&wait=1&backend=flex&method=${method}&steps=${steps}${process.env.EXTRA || ''}`);
   await page.waitForFunction(() => window.benchReady || window.benchResult, null, { timeout: 300_000 });
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Profiler.enable');
@@ -62,8 +64,8 @@ try {
   console.log(`\n${method}, browser recipe, ${steps} steps in one train_step call: ${r.result.ms.toFixed(2)} ms/step, ${r.result.gflops.toFixed(1)} GFLOP/s; ${(total / 1e6).toFixed(2)} s profiled (${INTERVAL_US} µs samples)`);
   console.log('| kind of work | share of the profiled time |\n|---|---|');
   for (const [k, us] of [...kinds].sort((a, b) => b[1] - a[1])) console.log(`| ${k} | ${pct(us)} |`);
-  console.log('\n| function (self time) | kind | share |\n|---|---|---|');
-  for (const [name, f] of [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, 30)) console.log(`| \`${name.slice(0, 110)}\` | ${f.kind} | ${pct(f.us)} |`);
+  console.log('\n| function (self time) | kind | share | µs a step |\n|---|---|---|---|');
+  for (const [name, f] of [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, 40)) console.log(`| \`${name.slice(0, 110)}\` | ${f.kind} | ${pct(f.us)} | ${(f.us / steps).toFixed(1)} |`);
 } finally {
   await browser.close();
   server.close();
