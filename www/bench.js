@@ -16,8 +16,7 @@
 //                                 K workers, one run per K and batch, one after the other: steps/s,
 //                                 ms per step (the leader's own shard, its apply, the exchange),
 //                                 and the training time to KL(N=1) <= &target= (0.405), KL with
-//                                 100k samples every `every` seconds of training; &interleave=S:
-//                                 the runs of a batch take turns of S seconds; &apart=1 adds
+//                                 100k samples every `every` seconds of training; &apart=1 adds
 //                                 per batch B a row of two workers that never exchange, each
 //                                 training its own run of batch B/2 (this thread and a replica):
 //                                 the most K = 2 can give on this machine and browser
@@ -110,30 +109,22 @@ async function quality() {
 
 // Data-parallel training with K workers, as a panel's worker does it (the pool's step), on this
 // thread as the leader; K = 1 is the panel's one-worker path (train_step with several steps).
-// With &interleave=S the runs of a batch take turns, S seconds of training each, instead of one
-// after the other: a drift of this machine's speed then falls on every K alike.
 /** @param {WebAssembly.Module} module */
 async function parallel(module) {
   const seconds = Number(params.get('seconds') || 60);
   const every = Number(params.get('every') || 5);
   const target = Number(params.get('target') || 0.405);
-  const interleave = Number(params.get('interleave') || 0);
   const ks = (params.get('workers') || '1,2').split(',').map(Number);
   const base = recipeFromParams();
   const batches = (params.get('batches') || String(base.train.batch_size)).split(',').map(Number);
   const rows = [];
   for (const batch of batches) {
     const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
-    const runs = [];
-    for (const k of ks) runs.push(await parallelRun(module, cfg, k, every, target));
-    if (interleave > 0) {
-      for (let t = interleave; runs.some((r) => r.trained < seconds); t += interleave) {
-        for (const r of runs) await r.advance(Math.min(t, seconds));
-      }
-    } else {
-      for (const r of runs) await r.advance(seconds);
+    for (const k of ks) {
+      const r = await parallelRun(module, cfg, k, every, target);
+      await r.advance(seconds);
+      rows.push(await r.finish());
     }
-    for (const r of runs) rows.push(await r.finish());
     if (params.has('apart')) rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
   }
   return { target, rows };
