@@ -250,38 +250,34 @@ impl Rule {
         moments: Moments<D>,
         ema: Option<(Param<Tensor<D>>, Blend)>,
     ) -> (Param<Tensor<D>>, Moments<D>, Option<Param<Tensor<D>>>) {
-        let grad = grads.remove::<D>(param.id);
-        let mut moments = Some(moments);
-        let mut ema_out = None;
+        let Some(g) = grads.remove::<D>(param.id) else {
+            // No gradient: the weight and its moments stay, as in `update`; the EMA still
+            // blends, as `Trainer::update_ema` does.
+            let ema = ema.map(|(e, blend)| {
+                let mut w = host(param.val().detach().inner()); // a copy: the weight stays
+                blend_into(e, slice(&mut w), blend)
+            });
+            return (param, moments, ema);
+        };
+        let Moments { m, v } = moments;
+        let (mut m_out, mut ema_out) = (None, None);
         let param = param.map(|w| {
             let require_grad = w.is_require_grad();
             let w = w.inner(); // [shape of the parameter]
             let device = w.device();
-            let mut w = host(w);
-            if let (Some(g), Some(Moments { m, v })) = (grad, moments.take()) {
-                let g = host(g.inner());
-                let (mut m, mut v) = (host(m), host(v));
-                let g = g.as_slice::<f32>().expect("the model's tensors are f32");
-                self.update_values(scale, slice(&mut w), g, slice(&mut m), slice(&mut v));
-                moments = Some(Moments {
-                    m: Tensor::from_data(m, &device),
-                    v: Tensor::from_data(v, &device),
-                });
-            } // no gradient: the weight and its moments stay, as in `update`
-            if let Some((e, blend)) = ema {
-                let w = slice(&mut w);
-                ema_out = Some(e.map(|e| {
-                    let mut e = host(e);
-                    for (e, &w) in slice(&mut e).iter_mut().zip(w.iter()) {
-                        *e = *e * blend.keep + w * blend.take;
-                    }
-                    Tensor::from_data(e, &device)
-                }));
-            }
+            let (mut w, g) = (host(w), host(g.inner()));
+            let (mut m, mut v) = (host(m), host(v));
+            let g = g.as_slice::<f32>().expect("the model's tensors are f32");
+            self.update_values(scale, slice(&mut w), g, slice(&mut m), slice(&mut v));
+            m_out = Some(Moments {
+                m: Tensor::from_data(m, &device),
+                v: Tensor::from_data(v, &device),
+            });
+            ema_out = ema.map(|(e, blend)| blend_into(e, slice(&mut w), blend));
             let w = Tensor::from_inner(Tensor::from_data(w, &device));
             if require_grad { w.require_grad() } else { w }
         });
-        let moments = moments.expect("the moments are put back after the update");
+        let moments = m_out.expect("`map` ran the update");
         (param, moments, ema_out)
     }
 
@@ -302,6 +298,18 @@ impl Rule {
             *w = *w * keep - delta * lr;
         }
     }
+}
+
+/// ema <- d ema + (1 - d) w for an EMA parameter and the weight's values `w`.
+fn blend_into<const D: usize>(e: Param<Tensor<D>>, w: &[f32], blend: Blend) -> Param<Tensor<D>> {
+    e.map(|e| {
+        let device = e.device();
+        let mut e = host(e);
+        for (e, &w) in slice(&mut e).iter_mut().zip(w) {
+            *e = *e * blend.keep + w * blend.take;
+        }
+        Tensor::from_data(e, &device)
+    })
 }
 
 /// A CPU tensor's values; no copy where the tensor is held only here (flex).

@@ -512,3 +512,72 @@ fn host_optimizer_step_equals_the_tensor_ops_bit_for_bit() {
         }
     }
 }
+
+/// A parameter without a gradient (layer 0's bias here) keeps its value and its moments on the
+/// host pass, as `Rule::update` leaves it, and its EMA copy still blends toward it; the other
+/// parameters take the step: 3 steps against the tensor ops, bit for bit. (The host pass once
+/// dropped the moments of such a parameter and panicked.)
+#[test]
+fn host_step_leaves_a_parameter_without_gradient_as_the_tensor_ops_do() {
+    use burn::module::Param;
+    use burn::optim::GradientsParams;
+    use flowmap::adamw::AdamW;
+    let (_, start, b) = net_and_batch(Method::Lsd, 3);
+    let loss = |net: &FlowMapNet| lsd_loss(net, &net.valid(), &b.off);
+    let (lr, d) = (3e-3, 0.9);
+    let (mut on_host, mut tensor_ops) = (AdamW::new(0.01), AdamW::new(0.01));
+    let (mut h, mut t) = (start.clone(), start.clone());
+    let (mut ema_h, mut ema_t) = (start.valid(), start.valid());
+    let floats1 = |p: &Param<Tensor<1>>| block_on(flowmap::readback::floats(p.val())).unwrap();
+    let bias0 = host_floats(&start.layers[0].bias.as_ref().unwrap().val());
+    for step in 1..=3 {
+        let mut gh = GradientsParams::from_grads(loss(&h).backward(), &h);
+        let mut gt = GradientsParams::from_grads(loss(&t).backward(), &t);
+        let id = h.layers[0].bias.as_ref().unwrap().id;
+        assert!(gh.remove::<1>(id).is_some() && gt.remove::<1>(id).is_some());
+        t = tensor_ops.step(lr, t, &mut gt);
+        // The EMA as `Trainer::update_ema` blends it.
+        let blend2 = |e: &Param<Tensor<2>>, w: &Param<Tensor<2>>| {
+            Param::from_tensor(e.val() * d + w.val().detach().without_autodiff() * (1.0 - d))
+        };
+        let blend1 = |e: &Param<Tensor<1>>, w: &Param<Tensor<1>>| {
+            Param::from_tensor(e.val() * d + w.val().detach().without_autodiff() * (1.0 - d))
+        };
+        let layers = ema_t
+            .layers
+            .iter()
+            .zip(&t.layers)
+            .map(|(e, w)| burn::nn::Linear {
+                weight: blend2(&e.weight, &w.weight),
+                bias: Some(blend1(e.bias.as_ref().unwrap(), w.bias.as_ref().unwrap())),
+            })
+            .collect();
+        ema_t = ema_t.with_layers(layers);
+        let scales = vec![(1.0, 1.0); h.layers.len()];
+        let ema = Some((ema_h.layers.clone(), d));
+        let (layers, averaged) =
+            on_host.step_layers_on_host(lr, h.layers.clone(), &mut gh, &scales, ema);
+        (h, ema_h) = (h.with_layers(layers), ema_h.with_layers(averaged.unwrap()));
+        for (name, a, b) in [("weights", &h, &t), ("EMA", &ema_h, &ema_t)] {
+            for (la, lb) in a.layers.iter().zip(&b.layers) {
+                let what = format!("{name} after step {step}");
+                assert_eq!(host(la.weight.val()), host(lb.weight.val()), "{what}");
+                let (ba, bb) = (la.bias.as_ref().unwrap(), lb.bias.as_ref().unwrap());
+                assert_eq!(floats1(ba), floats1(bb), "{what}");
+            }
+        }
+        let kept = floats1(h.layers[0].bias.as_ref().unwrap());
+        assert_eq!(kept, bias0, "the bias without a gradient moved");
+        for (ma, mb) in on_host.moments().iter().zip(tensor_ops.moments()) {
+            let m1 = |t: &Tensor<1>| block_on(flowmap::readback::floats(t.clone())).unwrap();
+            assert_eq!(host(ma.weight.m.clone()), host(mb.weight.m.clone()));
+            assert_eq!(host(ma.weight.v.clone()), host(mb.weight.v.clone()));
+            assert_eq!(m1(&ma.bias.m), m1(&mb.bias.m));
+            assert_eq!(m1(&ma.bias.v), m1(&mb.bias.v));
+        }
+    }
+}
+
+fn host_floats(t: &Tensor<1>) -> Vec<f32> {
+    block_on(flowmap::readback::floats(t.clone())).unwrap()
+}

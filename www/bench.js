@@ -125,7 +125,10 @@ async function parallel(module) {
       await r.advance(seconds);
       rows.push(await r.finish());
     }
-    if (params.has('apart')) rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
+    if (params.has('apart')) {
+      if (batch % 2) throw new Error(`&apart=1 splits the batch in two: ${batch} is odd`);
+      rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
+    }
   }
   return { target, rows };
 }
