@@ -119,71 +119,39 @@ async function parallel(module) {
   const batches = (params.get('batches') || String(base.train.batch_size)).split(',').map(Number);
   const rows = [];
   for (const batch of batches) {
-    const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
     for (const k of ks) {
-      const r = await parallelRun(module, cfg, k, every, target);
-      await r.advance(seconds);
-      rows.push(await r.finish());
-    }
-    if (params.has('apart')) {
-      if (batch % 2) throw new Error(`&apart=1 splits the batch in two: ${batch} is odd`);
-      rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
-    }
-  }
-  return { target, rows };
-}
-
-/**
- * One run of `cfg` on `k` workers, warmed up: `advance(t)` trains it until it has trained `t`
- * seconds in all (KL(N=1) every `every` seconds of training, not counted), `finish()` ends it
- * and gives its row.
- * @param {WebAssembly.Module} module @param {import('./flowmap.js').Config} cfg
- * @param {number} k @param {number} every @param {number} target
- */
-async function parallelRun(module, cfg, k, every, target) {
-  const batch = cfg.train.batch_size;
-  const s = await Session.create(cfg, { backend, eval_samples: 100000 });
-  const pool = new ReplicaPool(module);
-  pool.resize(Math.min(k, s.max_shards));
-  const chunk = 5; // steps between clock reads
-  const train = async () => {
-    if (pool.size === 1) return s.train_step(chunk);
-    let r;
-    for (let i = 0; i < chunk; i++) r = await pool.step(s);
-    return r;
-  };
-  await train(); // warm-up: the replicas boot and take their copies (not timed)
-  pool.takeStats();
-  const from = s.steps;
-  let next = every;
-  /** @type {number | null} */
-  let reached = null;
-  let last = { seconds: 0, kl1: Infinity };
-  /** @type {{seconds: number, steps: number, kl1: number}[]} */
-  const curve = [];
-  const evaluate = async () => {
-    const kl1 = (await s.kl(1)).kl;
-    curve.push({ seconds: run.trained, steps: s.steps, kl1 });
-    // The time of the crossing, linear between the two evaluations around it.
-    if (reached == null && kl1 <= target) reached = last.kl1 === Infinity ? run.trained : last.seconds + ((run.trained - last.seconds) * (last.kl1 - target)) / (last.kl1 - kl1);
-    last = { seconds: run.trained, kl1 };
-    while (next <= run.trained) next += every;
-  };
-  const run = {
-    trained: 0,
-    /** @param {number} until */
-    async advance(until) {
-      while (run.trained < until) {
+      const cfg = { model: base.model, train: { ...base.train, batch_size: batch } };
+      const s = await Session.create(cfg, { backend, eval_samples: 100000 });
+      const pool = new ReplicaPool(module);
+      pool.resize(Math.min(k, s.max_shards));
+      const chunk = 5; // steps between clock reads
+      const train = async () => {
+        if (pool.size === 1) return s.train_step(chunk);
+        let r;
+        for (let i = 0; i < chunk; i++) r = await pool.step(s);
+        return r;
+      };
+      await train(); // warm-up: the replicas boot and take their copies (not timed)
+      pool.takeStats();
+      const from = s.steps;
+      let trained = 0;
+      let next = every;
+      let reached = null;
+      let last = { seconds: 0, kl1: Infinity };
+      const curve = [];
+      while (trained < seconds) {
         const t0 = performance.now();
         await train();
-        run.trained += (performance.now() - t0) / 1000;
-        if (run.trained >= next) await evaluate();
+        trained += (performance.now() - t0) / 1000;
+        if (trained >= next || trained >= seconds) {
+          const kl1 = (await s.kl(1)).kl;
+          curve.push({ seconds: trained, steps: s.steps, kl1 });
+          // The time of the crossing, linear between the two evaluations around it.
+          if (reached == null && kl1 <= target) reached = last.kl1 === Infinity ? trained : last.seconds + ((trained - last.seconds) * (last.kl1 - target)) / (last.kl1 - kl1);
+          last = { seconds: trained, kl1 };
+          next += every;
+        }
       }
-    },
-    async finish() {
-      if (last.seconds < run.trained) await evaluate(); // the end, between two marks
-
-      const trained = run.trained;
       const steps = s.steps - from;
       const st = pool.takeStats();
       const ms = (trained * 1000) / steps;
@@ -193,13 +161,17 @@ async function parallelRun(module, cfg, k, every, target) {
         wait_ms: st.wait, replica_ms: st.replica,
         seconds_to_target: reached, kl1: last.kl1, curve,
       };
+      rows.push(row);
       log(`K=${row.workers} batch ${batch}: ${row.steps_per_sec.toFixed(1)} steps/s, ${ms.toFixed(2)} ms/step (own ${row.own_ms.toFixed(2)}, apply ${row.apply_ms.toFixed(2)}, exchange ${row.exchange_ms.toFixed(2)}, of it waiting ${row.wait_ms.toFixed(2)}; slowest replica's shard ${row.replica_ms.toFixed(2)}), KL(N=1) ${last.kl1.toFixed(3)} after ${trained.toFixed(0)} s, <= ${target} at ${reached == null ? 'never' : `${reached.toFixed(1)} s`}`);
       pool.terminate();
       s.free();
-      return row;
-    },
-  };
-  return run;
+    }
+    if (params.has('apart')) {
+      if (batch % 2) throw new Error(`&apart=1 splits the batch in two: ${batch} is odd`);
+      rows.push(await apart(module, { model: base.model, train: { ...base.train, batch_size: batch / 2 } }, seconds));
+    }
+  }
+  return { target, rows };
 }
 
 // Two workers that never exchange: this thread trains a run of `cfg` while a replica trains its
